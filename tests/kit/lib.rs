@@ -1,1 +1,8 @@
-//! kit
+//! The end-to-end test kit: a throwaway PostgreSQL 15 (`pg`), real clients
+//! (`clients`: psql, pgbench, tokio-postgres) and Sluice started in-process
+//! (`sluice`). No fixed ports, no dependence on a running Postgres.
+#![allow(clippy::unwrap_used)]
+
+pub mod clients;
+pub mod pg;
+pub mod sluice;

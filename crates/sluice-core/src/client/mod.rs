@@ -1,0 +1,237 @@
+//! One client connection from accept to close: startup packet, limits,
+//! authentication, the welcome (server parameters + a Sluice-made cancel
+//! key), then the session loop.
+
+pub mod auth;
+pub mod io;
+pub mod session;
+pub mod startup;
+pub mod tracker;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use sluice_proto::{backend, SqlState};
+
+use self::auth::AuthResult;
+use self::io::{report, send, ClientError};
+use self::session::Session;
+use self::startup::{check_startup, read_opening, Opening};
+use crate::params::VarCache;
+use crate::settings::ADMIN_DATABASES;
+use crate::shared::{RunState, Shared};
+use crate::stream::Stream;
+
+/// Counts a client against max_client_conn for as long as it lives.
+struct ClientCount<'a>(&'a Shared);
+
+impl Drop for ClientCount<'_> {
+    fn drop(&mut self) {
+        self.0.clients.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Serve one accepted connection until it closes. Never panics on input;
+/// every failure ends as an ErrorResponse (when the socket still works)
+/// and a log line.
+pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
+    let started = Instant::now();
+    let (addr, port) = stream.peer();
+    let settings = shared.settings();
+    let general = &settings.config.general;
+    let opening =
+        tokio::time::timeout(general.client_login_timeout, read_opening(&mut stream)).await;
+    let msg = match opening {
+        Err(_) => {
+            let e = ClientError::fatal(SqlState::PROTOCOL_VIOLATION, "client_login_timeout");
+            close(&mut stream, &e, &addr, port, started).await;
+            return;
+        }
+        Ok(Err(e)) => {
+            close(&mut stream, &e, &addr, port, started).await;
+            return;
+        }
+        Ok(Ok(Opening::Cancel(key))) => {
+            shared
+                .cancels
+                .cancel(key, general.cancel_wait_timeout)
+                .await;
+            return;
+        }
+        Ok(Ok(Opening::Login(msg))) => msg,
+    };
+    let count = shared.clients.fetch_add(1, Ordering::AcqRel) + 1;
+    let _count = ClientCount(&shared);
+    let result: Result<(), ClientError> = if count > general.max_client_conn {
+        Err(ClientError::fatal(
+            SqlState::TOO_MANY_CONNECTIONS,
+            "no more connections allowed (max_client_conn)",
+        ))
+    } else if shared.run_state() != RunState::Running {
+        Err(ClientError::fatal(
+            SqlState::ADMIN_SHUTDOWN,
+            "pooler is shutting down",
+        ))
+    } else {
+        let login = tokio::time::timeout(
+            general.client_login_timeout,
+            login(&mut stream, &shared, &msg, &addr, port),
+        )
+        .await;
+        match login {
+            Err(_) => Err(ClientError::fatal(
+                SqlState::PROTOCOL_VIOLATION,
+                "client_login_timeout",
+            )),
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(parts)) => {
+                let session = Session {
+                    stream,
+                    shared: shared.clone(),
+                    pool: parts.pool,
+                    vars: parts.vars,
+                    cancel: parts.cancel,
+                    max_packet: general.max_packet_size,
+                };
+                run_session(session, &addr, port, started).await;
+                return;
+            }
+        }
+    };
+    if let Err(e) = result {
+        close(&mut stream, &e, &addr, port, started).await;
+    }
+}
+
+async fn run_session(mut session: Session, addr: &str, port: u16, started: Instant) {
+    let result = session.run().await;
+    let key = &session.pool.key;
+    let reason = match &result {
+        Ok(()) => "client close request".to_string(),
+        Err(e) => {
+            report(&mut session.stream, e).await;
+            e.reason()
+        }
+    };
+    tracing::info!(
+        "C: {}/{}@{addr}:{port} closing because: {reason} (age={}s)",
+        key.database,
+        key.user,
+        started.elapsed().as_secs()
+    );
+}
+
+async fn close(stream: &mut Stream, e: &ClientError, addr: &str, port: u16, started: Instant) {
+    report(stream, e).await;
+    tracing::info!(
+        "C: (nodb)/(nouser)@{addr}:{port} closing because: {} (age={}s)",
+        e.reason(),
+        started.elapsed().as_secs()
+    );
+}
+
+struct LoggedIn {
+    pool: Arc<crate::pool::Pool>,
+    vars: VarCache,
+    cancel: crate::cancel::Registration,
+}
+
+async fn login(
+    stream: &mut Stream,
+    shared: &Arc<Shared>,
+    msg: &sluice_proto::startup::StartupMessage,
+    addr: &str,
+    port: u16,
+) -> Result<LoggedIn, ClientError> {
+    let settings = shared.settings();
+    let general = &settings.config.general;
+    let request = check_startup(
+        msg,
+        VarCache::new(shared.tracked()),
+        &general.ignore_startup_parameters,
+    )?;
+    let mut buf = BytesMut::new();
+    if request.wants_newer_minor || !request.unsupported_options.is_empty() {
+        let options: Vec<&str> = request
+            .unsupported_options
+            .iter()
+            .map(String::as_str)
+            .collect();
+        backend::negotiate_protocol_version(0, &options, &mut buf);
+        send(stream, &mut buf).await?;
+    }
+    if general.log_connections {
+        tracing::info!(
+            "C: {}/{}@{addr}:{port} login attempt: db={} user={} tls=no",
+            request.database,
+            request.user,
+            request.database,
+            request.user
+        );
+    }
+    if ADMIN_DATABASES.contains(&request.database.as_str()) {
+        return Err(ClientError::fatal(
+            SqlState::FEATURE_NOT_SUPPORTED,
+            "the admin console is not available yet",
+        ));
+    }
+    let auth = auth::authenticate(stream, &request.user, &settings, &shared.mock_seed).await?;
+    let pass_through = match auth {
+        AuthResult::Accepted { pass_through } => pass_through,
+        AuthResult::Rejected(text) => {
+            if general.log_connections {
+                tracing::info!(
+                    "login failed: db={} user={}",
+                    request.database,
+                    request.user
+                );
+            }
+            return Err(ClientError::fatal(SqlState::INVALID_PASSWORD, text));
+        }
+    };
+    let Some(db) = settings.database(&request.database) else {
+        return Err(ClientError::fatal(
+            SqlState::INVALID_CATALOG_NAME,
+            format!("no such database: {}", request.database),
+        ));
+    };
+    let pool = shared.pool_for(&db, &request.user);
+    if let Some(credential) = pass_through {
+        if db.user.is_none() {
+            pool.offer_credential(credential);
+        }
+    }
+    backend::authentication_ok(&mut buf);
+    send(stream, &mut buf).await?;
+
+    let welcome = match pool.welcome() {
+        Some(w) => w,
+        None => {
+            // The first client of a pool waits for a server login to learn
+            // the server's parameters, as with PgBouncer.
+            let server = pool
+                .checkout()
+                .await
+                .map_err(|e| ClientError::Fatal(e.to_client_error()))?;
+            server.release();
+            pool.welcome().ok_or(ClientError::fatal(
+                SqlState::CONNECTION_FAILURE,
+                "server sent no parameters",
+            ))?
+        }
+    };
+    let mut vars = request.vars;
+    vars.fill_unset(welcome.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    for (name, value) in welcome.iter() {
+        let value = vars.get(name).unwrap_or(value);
+        backend::parameter_status(name, value, &mut buf);
+    }
+    let cancel = shared.cancels.register();
+    backend::backend_key_data(cancel.key, &mut buf);
+    backend::ready_for_query(b'I', &mut buf);
+    send(stream, &mut buf).await?;
+    pool.stats.add(&pool.stats.client_login_count, 1);
+    Ok(LoggedIn { pool, vars, cancel })
+}

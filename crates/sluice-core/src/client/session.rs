@@ -1,0 +1,316 @@
+//! A logged-in client's life: wait for traffic holding no buffers, take a
+//! server, bring its parameters in line, relay until a release point (or
+//! until the client leaves, in session mode), give the server back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sluice_config::PoolMode;
+use sluice_proto::SqlState;
+use tokio::sync::watch;
+
+use super::io::ClientError;
+use super::tracker::{LinkState, Tracker};
+use crate::cancel::{CancelTarget, Registration};
+use crate::params::VarCache;
+use crate::pool::{Pool, PooledServer};
+use crate::relay::{pump, Link, PumpError, PumpEvent, Traffic};
+use crate::server::ServerConn;
+use crate::settings::PoolLimits;
+use crate::shared::{RunState, Shared};
+use crate::stream::Stream;
+
+/// Bytes of an idle client's first read that we hold while waiting for a
+/// server; the rest stays in the kernel until the relay reads it.
+const FIRST_READ: usize = 64;
+
+pub struct Session {
+    pub stream: Stream,
+    pub shared: Arc<Shared>,
+    pub pool: Arc<Pool>,
+    pub vars: VarCache,
+    pub cancel: Registration,
+    pub max_packet: usize,
+}
+
+/// How one link ended.
+enum LinkEnd {
+    /// Server given back; keep serving the client.
+    Released,
+    /// The client left; the session is over.
+    ClientLeft,
+    /// End the session with this error.
+    Failed(ClientError),
+}
+
+impl Session {
+    fn limits(&self) -> PoolLimits {
+        self.pool.config().limits.clone()
+    }
+
+    pub async fn run(&mut self) -> Result<(), ClientError> {
+        let mut run_state = self.shared.run_state.subscribe();
+        loop {
+            let Some((first, n)) = self.wait_for_client(&mut run_state).await? else {
+                return Ok(());
+            };
+            let mut server = self
+                .pool
+                .checkout()
+                .await
+                .map_err(|e| ClientError::Fatal(e.to_client_error()))?;
+            let end = self
+                .serve_link(&mut server, &first[..n], &mut run_state)
+                .await;
+            // Stop forwarding cancels (and let in-flight ones land) before
+            // the server can reach anyone else.
+            self.cancel.slot.unlink().await;
+            match end {
+                LinkEnd::Released => {
+                    self.finish_link(server, false).await;
+                    if matches!(
+                        self.shared.run_state(),
+                        RunState::WaitForServers | RunState::Immediate
+                    ) {
+                        return Err(shutting_down());
+                    }
+                }
+                LinkEnd::ClientLeft => {
+                    self.finish_link(server, true).await;
+                    return Ok(());
+                }
+                LinkEnd::Failed(e) => {
+                    server.discard();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Wait for the client's next message without holding a buffer.
+    /// `None` means the client left (EOF or Terminate).
+    async fn wait_for_client(
+        &mut self,
+        run_state: &mut watch::Receiver<RunState>,
+    ) -> Result<Option<([u8; FIRST_READ], usize)>, ClientError> {
+        loop {
+            if matches!(
+                *run_state.borrow(),
+                RunState::WaitForServers | RunState::Immediate
+            ) {
+                return Err(shutting_down());
+            }
+            let idle_timeout = self.limits().client_idle_timeout;
+            tokio::select! {
+                ready = self.stream.readable() => ready?,
+                changed = run_state.changed() => {
+                    if changed.is_err() {
+                        return Err(shutting_down());
+                    }
+                    continue;
+                }
+                _ = tokio::time::sleep(idle_timeout), if !idle_timeout.is_zero() => {
+                    return Err(ClientError::fatal(SqlState::PROTOCOL_VIOLATION, "client_idle_timeout"));
+                }
+            }
+            let mut first = [0u8; FIRST_READ];
+            match self.stream.try_read(&mut first) {
+                Ok(0) => return Ok(None),
+                Ok(_) if first[0] == b'X' => return Ok(None),
+                Ok(n) => return Ok(Some((first, n))),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Link, sync parameters, relay until the link ends.
+    async fn serve_link(
+        &mut self,
+        server: &mut PooledServer,
+        first: &[u8],
+        run_state: &mut watch::Receiver<RunState>,
+    ) -> LinkEnd {
+        let limits = self.limits();
+        let conn = server.conn();
+        self.cancel.slot.link(conn.key.map(|key| CancelTarget {
+            addr: conn.addr.clone(),
+            key,
+        }));
+        if let Some(set) = self.vars.sync_query(&conn.vars) {
+            if let Err(e) = conn.simple_query(&set).await {
+                tracing::warn!("could not set tracked parameters: {e}");
+                return LinkEnd::Failed(ClientError::fatal(
+                    SqlState::PROTOCOL_VIOLATION,
+                    "invalid server parameter",
+                ));
+            }
+        }
+        conn.c2s.seed(first);
+        let mut tracker = Tracker::default();
+        let mut traffic = Traffic::default();
+        let event = relay_with_timers(
+            &mut self.stream,
+            conn,
+            &mut self.vars,
+            &mut tracker,
+            &mut traffic,
+            &limits,
+            self.max_packet,
+            run_state,
+        )
+        .await;
+        self.record(&tracker, &traffic);
+        let event = match event {
+            RelayEnd::Pump(event) => event,
+            RelayEnd::Timer(e) => return LinkEnd::Failed(e),
+        };
+        match event {
+            Ok(PumpEvent::ReleasePoint) => {
+                if limits.pool_mode == PoolMode::Statement && tracker.last_ready != Some(b'I') {
+                    return LinkEnd::Failed(ClientError::fatal(
+                        SqlState::PROTOCOL_VIOLATION,
+                        "transaction blocks not allowed in statement pooling mode",
+                    ));
+                }
+                LinkEnd::Released
+            }
+            Ok(PumpEvent::ClientStopped)
+            | Ok(PumpEvent::ClientEof)
+            | Err(PumpError::ClientIo(_)) => {
+                if tracker.is_clean() && conn.c2s.is_idle() && conn.s2c.is_idle() {
+                    LinkEnd::ClientLeft
+                } else {
+                    tracing::info!("client disconnect while server was not ready");
+                    LinkEnd::Failed(ClientError::Gone(
+                        std::io::ErrorKind::ConnectionAborted.into(),
+                    ))
+                }
+            }
+            Ok(PumpEvent::ServerEof)
+            | Ok(PumpEvent::ServerStopped)
+            | Err(PumpError::ServerIo(_)) => LinkEnd::Failed(server_crashed()),
+            Err(PumpError::ServerProtocol(e)) => {
+                tracing::warn!("server protocol error: {e}");
+                LinkEnd::Failed(server_crashed())
+            }
+            Err(PumpError::ClientProtocol(e)) => LinkEnd::Failed(ClientError::protocol(e)),
+        }
+    }
+
+    /// Give a clean server back, running the reset query where it is due:
+    /// always in session mode, in other modes with server_reset_query_always.
+    async fn finish_link(&self, mut server: PooledServer, client_left: bool) {
+        let limits = self.limits();
+        let reset_always = self
+            .shared
+            .settings()
+            .config
+            .general
+            .server_reset_query_always;
+        let wants_reset = (limits.pool_mode == PoolMode::Session && client_left) || reset_always;
+        if wants_reset {
+            if let Some(reset) = &limits.server_reset_query {
+                if let Err(e) = server.conn().simple_query(reset).await {
+                    tracing::info!("server_reset_query failed, closing server: {e}");
+                    server.discard();
+                    return;
+                }
+            }
+        }
+        server.release();
+    }
+
+    fn record(&self, tracker: &Tracker, traffic: &Traffic) {
+        let stats = &self.pool.stats;
+        stats.add(&stats.query_count, tracker.queries);
+        stats.add(&stats.xact_count, tracker.xacts);
+        stats.add(&stats.bytes_received, traffic.from_client);
+        stats.add(&stats.bytes_sent, traffic.to_client);
+    }
+}
+
+/// How a relay run ended: the pump's own event, or a timer of ours.
+enum RelayEnd {
+    Pump(Result<PumpEvent, PumpError>),
+    Timer(ClientError),
+}
+
+/// Relay, and enforce query_timeout / idle_transaction_timeout and an
+/// immediate shutdown while linked. The pump is cancel-safe (its state
+/// lives in the buffers and the tracker), so it can race timers.
+#[allow(clippy::too_many_arguments)]
+async fn relay_with_timers(
+    client: &mut Stream,
+    conn: &mut ServerConn,
+    client_vars: &mut VarCache,
+    tracker: &mut Tracker,
+    traffic: &mut Traffic,
+    limits: &PoolLimits,
+    max_packet: usize,
+    run_state: &mut watch::Receiver<RunState>,
+) -> RelayEnd {
+    let tick = [limits.idle_transaction_timeout, limits.query_timeout]
+        .into_iter()
+        .filter(|d| !d.is_zero())
+        .min();
+    let mut cancel_sent = false;
+    let ServerConn {
+        stream,
+        c2s,
+        s2c,
+        vars,
+        key,
+        addr,
+        ..
+    } = conn;
+    let mut link = Link {
+        client,
+        server: stream,
+        c2s,
+        s2c,
+    };
+    loop {
+        let seen = (tracker.client_messages, tracker.queries);
+        let mut policy = LinkState {
+            tracker: &mut *tracker,
+            client_vars: &mut *client_vars,
+            server_vars: &mut *vars,
+            mode: limits.pool_mode,
+        };
+        let timer = tokio::time::sleep(tick.unwrap_or(Duration::MAX));
+        tokio::select! {
+            event = pump(&mut link, &mut policy, max_packet, traffic) => return RelayEnd::Pump(event),
+            changed = run_state.changed() => {
+                if changed.is_err() || *run_state.borrow() == RunState::Immediate {
+                    return RelayEnd::Timer(shutting_down());
+                }
+            }
+            _ = timer, if tick.is_some() => {
+                // Fire only if nothing moved during a whole tick.
+                let quiet = seen == (tracker.client_messages, tracker.queries);
+                if quiet && tracker.idle_in_transaction() && !limits.idle_transaction_timeout.is_zero() {
+                    return RelayEnd::Timer(ClientError::fatal(
+                        SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+                        "idle transaction timeout",
+                    ));
+                }
+                if quiet && tracker.owed > 0 && !limits.query_timeout.is_zero() && !cancel_sent {
+                    if let Some(key) = *key {
+                        cancel_sent = true;
+                        let target = CancelTarget { addr: addr.clone(), key };
+                        tokio::spawn(async move { crate::cancel::forward(&target).await });
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn server_crashed() -> ClientError {
+    ClientError::fatal(SqlState::CONNECTION_FAILURE, "server conn crashed?")
+}
+
+fn shutting_down() -> ClientError {
+    ClientError::fatal(SqlState::ADMIN_SHUTDOWN, "server shutting down")
+}

@@ -1,0 +1,227 @@
+//! What the relay must know to find release points (invariants 1 and 2):
+//! how many ReadyForQuery messages the server still owes, whether
+//! extended-protocol messages were sent since the last Sync, and the
+//! status of the last ReadyForQuery.
+//!
+//! Each Sync, simple Query and FunctionCall is answered by exactly one
+//! ReadyForQuery, even after an error (the server skips to the next Sync
+//! and answers that), so counting them is exact for pipelines.
+
+use sluice_config::PoolMode;
+use sluice_proto::fields::parse_parameter_status;
+use sluice_proto::ProtoError;
+
+use crate::params::VarCache;
+use crate::relay::{LinkPolicy, Verdict};
+
+#[derive(Debug, Default)]
+pub struct Tracker {
+    /// ReadyForQuery messages the server still owes.
+    pub owed: u32,
+    /// Parse/Bind/Describe/Execute/Close sent since the last Sync.
+    pub unsynced: bool,
+    /// Status of the last server message if it was ReadyForQuery.
+    pub last_ready: Option<u8>,
+    /// Messages seen from the client (activity, for idle timeouts).
+    pub client_messages: u64,
+    /// ReadyForQuery messages received (≈ queries) in this link.
+    pub queries: u64,
+    /// Transactions ended (ReadyForQuery 'I') in this link.
+    pub xacts: u64,
+}
+
+impl Tracker {
+    /// Start of a new link: nothing owed, and no ReadyForQuery seen yet.
+    pub fn reset(&mut self) {
+        *self = Tracker::default();
+    }
+
+    /// Nothing owed and nothing half-done: the server is idle.
+    pub fn is_clean(&self) -> bool {
+        self.owed == 0 && !self.unsynced && self.last_ready == Some(b'I')
+    }
+
+    /// Idle inside a transaction block, waiting for the client.
+    pub fn idle_in_transaction(&self) -> bool {
+        self.owed == 0 && matches!(self.last_ready, Some(b'T') | Some(b'E'))
+    }
+}
+
+/// The policy of one link: the tracker plus the parameter caches that
+/// ParameterStatus updates (invariant 4).
+pub struct LinkState<'a> {
+    pub tracker: &'a mut Tracker,
+    pub client_vars: &'a mut VarCache,
+    pub server_vars: &'a mut VarCache,
+    pub mode: PoolMode,
+}
+
+impl LinkPolicy for LinkState<'_> {
+    fn client_wants(&self, _tag: u8, _body_len: usize) -> usize {
+        0
+    }
+
+    fn on_client(&mut self, tag: u8, _len: usize, _body: &[u8]) -> Result<Verdict, ProtoError> {
+        let t = &mut *self.tracker;
+        t.client_messages += 1;
+        match tag {
+            b'X' => return Ok(Verdict::Stop),
+            b'Q' | b'F' => t.owed += 1,
+            b'S' => {
+                t.owed += 1;
+                t.unsynced = false;
+            }
+            b'P' | b'B' | b'D' | b'E' | b'C' => t.unsynced = true,
+            _ => {}
+        }
+        t.last_ready = None;
+        Ok(Verdict::Forward)
+    }
+
+    fn server_wants(&self, tag: u8, body_len: usize) -> usize {
+        match tag {
+            b'Z' | b'S' => body_len,
+            _ => 0,
+        }
+    }
+
+    fn on_server(&mut self, tag: u8, _len: usize, body: &[u8]) -> Result<Verdict, ProtoError> {
+        let t = &mut *self.tracker;
+        match tag {
+            b'Z' => {
+                let status = *body
+                    .first()
+                    .ok_or(ProtoError::Malformed("empty ReadyForQuery"))?;
+                if t.owed == 0 {
+                    return Err(ProtoError::Malformed("unsolicited ReadyForQuery"));
+                }
+                t.owed -= 1;
+                t.last_ready = Some(status);
+                t.queries += 1;
+                if status == b'I' {
+                    t.xacts += 1;
+                }
+            }
+            b'S' => {
+                let (name, value) = parse_parameter_status(body)?;
+                self.client_vars.set(name, value);
+                self.server_vars.set(name, value);
+                t.last_ready = None;
+            }
+            _ => t.last_ready = None,
+        }
+        Ok(Verdict::Forward)
+    }
+
+    fn at_release_point(&self) -> bool {
+        let t = &*self.tracker;
+        match self.mode {
+            PoolMode::Session => false,
+            PoolMode::Transaction => t.is_clean(),
+            // Statement mode gives the server back after every answer;
+            // an open transaction block is refused by the session.
+            PoolMode::Statement => t.owed == 0 && !t.unsynced && t.last_ready.is_some(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn vars() -> VarCache {
+        VarCache::new(Arc::from(vec!["TimeZone".to_string()]))
+    }
+
+    struct Fixture {
+        tracker: Tracker,
+        cv: VarCache,
+        sv: VarCache,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            Fixture {
+                tracker: Tracker::default(),
+                cv: vars(),
+                sv: vars(),
+            }
+        }
+        fn link(&mut self) -> LinkState<'_> {
+            LinkState {
+                tracker: &mut self.tracker,
+                client_vars: &mut self.cv,
+                server_vars: &mut self.sv,
+                mode: PoolMode::Transaction,
+            }
+        }
+        fn client(&mut self, tags: &[u8]) {
+            let mut link = self.link();
+            for tag in tags {
+                link.on_client(*tag, 0, &[]).expect("client message");
+            }
+        }
+        /// Feed a ReadyForQuery; returns whether that is a release point.
+        fn ready(&mut self, status: u8) -> Result<bool, ProtoError> {
+            let mut link = self.link();
+            link.on_server(b'Z', 1, &[status])?;
+            Ok(link.at_release_point())
+        }
+    }
+
+    #[test]
+    fn pipeline_releases_only_after_the_last_sync_is_answered() {
+        let mut f = Fixture::new();
+        f.client(b"PBESPBESPBES");
+        assert_eq!(f.tracker.owed, 3);
+        assert!(!f.ready(b'I').expect("z"));
+        assert!(!f.ready(b'I').expect("z"));
+        assert!(f.ready(b'I').expect("z"));
+    }
+
+    #[test]
+    fn flush_without_sync_keeps_the_server() {
+        let mut f = Fixture::new();
+        f.client(b"Q");
+        assert!(f.ready(b'I').expect("z"));
+        f.client(b"PBDEH");
+        assert!(f.tracker.unsynced);
+        assert!(!f.tracker.is_clean());
+    }
+
+    #[test]
+    fn open_transaction_keeps_the_server() {
+        let mut f = Fixture::new();
+        f.client(b"Q");
+        assert!(!f.ready(b'T').expect("z"));
+        assert!(f.tracker.idle_in_transaction());
+        f.client(b"Q");
+        assert!(!f.ready(b'E').expect("z"));
+        f.client(b"Q");
+        assert!(f.ready(b'I').expect("z"));
+    }
+
+    #[test]
+    fn terminate_stops_the_client_side() {
+        let mut f = Fixture::new();
+        let mut link = f.link();
+        assert_eq!(link.on_client(b'X', 0, &[]).expect("x"), Verdict::Stop);
+    }
+
+    #[test]
+    fn unsolicited_ready_is_a_protocol_error() {
+        let mut f = Fixture::new();
+        assert!(f.ready(b'I').is_err());
+    }
+
+    #[test]
+    fn parameter_status_updates_both_caches() {
+        let mut f = Fixture::new();
+        f.link()
+            .on_server(b'S', 0, b"TimeZone\0Asia/Tokyo\0")
+            .expect("status");
+        assert_eq!(f.cv.get("TimeZone"), Some("Asia/Tokyo"));
+        assert_eq!(f.sv.get("TimeZone"), Some("Asia/Tokyo"));
+    }
+}

@@ -1,0 +1,727 @@
+//! Server pools keyed by (database, user).
+//!
+//! A pool owns its idle connections and a FIFO queue of waiting clients.
+//! Capacity is counted in "slots": a slot is taken before a connection is
+//! opened and given back when it closes, and it must fit the pool size
+//! (plus the reserve, for clients that waited long enough), the database's
+//! `max_db_connections` and the user's `max_user_connections`.
+//!
+//! A checked-out server is a `PooledServer`: a value that moves into the
+//! client's session. Giving it back is explicit (`release`); dropping it
+//! closes the connection, so a server in an unknown state can never be
+//! returned by accident (invariants 1 and 3).
+//!
+//! The critical section is tiny: pop or push one connection, or queue one
+//! waiter. No lock is held across an await.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Instant;
+
+use sluice_proto::{PgError, SqlState};
+use tokio::sync::oneshot;
+
+use crate::params::VarCache;
+use crate::server::{self, ConnIdentity, ServerConn, ServerCredential, ServerError};
+use crate::settings::{PoolLimits, ServerTarget};
+use crate::stats::PoolStats;
+
+/// Connection counter shared by every pool of one database (or user),
+/// enforcing `max_db_connections` (or `max_user_connections`).
+#[derive(Debug, Default)]
+pub struct ConnGroup {
+    count: AtomicUsize,
+    pools: Mutex<Vec<Weak<Pool>>>,
+}
+
+impl ConnGroup {
+    fn try_acquire(&self, max: usize) -> bool {
+        let mut current = self.count.load(Ordering::Relaxed);
+        loop {
+            if max != 0 && current >= max {
+                return false;
+            }
+            match self.count.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    fn release(&self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub fn current(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    pub fn register(&self, pool: &Arc<Pool>) {
+        let mut pools = lock(&self.pools);
+        pools.retain(|p| p.strong_count() > 0);
+        pools.push(Arc::downgrade(pool));
+    }
+
+    /// A slot of this group came free: let pools with waiters take it.
+    fn wake_waiting_pools(&self) {
+        let pools: Vec<Arc<Pool>> = lock(&self.pools).iter().filter_map(Weak::upgrade).collect();
+        for pool in pools {
+            pool.grant_slots();
+        }
+    }
+}
+
+/// Settings a pool runs with; replaced whole on reload.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    pub target: ServerTarget,
+    pub limits: PoolLimits,
+    /// Bumped when the target changes: older connections close on release.
+    pub generation: u64,
+}
+
+/// What a waiting client is handed. (Moving a connection by value costs a
+/// copy; boxing it would cost an allocation per checkout.)
+#[allow(clippy::large_enum_variant)]
+enum Grant {
+    Server(ServerConn),
+    /// Permission to open one new connection (a slot is reserved for it).
+    Slot,
+    Failed(PgError),
+}
+
+struct Waiter {
+    id: u64,
+    tx: oneshot::Sender<Grant>,
+}
+
+struct PoolState {
+    config: Arc<PoolConfig>,
+    /// LIFO, so few connections carry the load and the rest idle out.
+    idle: Vec<ServerConn>,
+    waiters: VecDeque<Waiter>,
+    /// Slots taken: idle + linked + logging in.
+    open: usize,
+    linked: usize,
+    connecting: usize,
+    next_waiter: u64,
+    /// The last login failure, served to new clients until it expires
+    /// (`server_login_retry`), so they fail fast instead of queueing.
+    login_failure: Option<(Instant, PgError)>,
+    /// ParameterStatus set of the first server, sent to clients at login.
+    welcome: Option<Arc<Vec<(String, String)>>>,
+    credential: ServerCredential,
+}
+
+/// Why no server could be had.
+#[derive(Debug, Clone)]
+pub enum CheckoutError {
+    WaitTimeout,
+    Failed(PgError),
+}
+
+impl CheckoutError {
+    pub fn to_client_error(&self) -> PgError {
+        match self {
+            CheckoutError::WaitTimeout => {
+                PgError::fatal(SqlState::PROTOCOL_VIOLATION, "query_wait_timeout")
+            }
+            CheckoutError::Failed(e) => e.clone(),
+        }
+    }
+}
+
+/// Identity of a pool: the database name clients use, and the user the
+/// servers log in as.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PoolKey {
+    pub database: String,
+    pub user: String,
+}
+
+pub struct Pool {
+    pub key: PoolKey,
+    state: Mutex<PoolState>,
+    db_group: Arc<ConnGroup>,
+    user_group: Arc<ConnGroup>,
+    tracked: Arc<[String]>,
+    ids: Arc<AtomicU64>,
+    pub stats: PoolStats,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool").field("key", &self.key).finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a pool lock must not wedge every later client.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Counts for SHOW POOLS.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolCounts {
+    pub idle: usize,
+    pub linked: usize,
+    pub connecting: usize,
+    pub waiting: usize,
+    pub open: usize,
+}
+
+impl Pool {
+    pub fn new(
+        key: PoolKey,
+        config: PoolConfig,
+        credential: ServerCredential,
+        db_group: Arc<ConnGroup>,
+        user_group: Arc<ConnGroup>,
+        tracked: Arc<[String]>,
+        ids: Arc<AtomicU64>,
+    ) -> Arc<Pool> {
+        let pool = Arc::new(Pool {
+            key,
+            state: Mutex::new(PoolState {
+                config: Arc::new(config),
+                idle: Vec::new(),
+                waiters: VecDeque::new(),
+                open: 0,
+                linked: 0,
+                connecting: 0,
+                next_waiter: 0,
+                login_failure: None,
+                welcome: None,
+                credential,
+            }),
+            db_group,
+            user_group,
+            tracked,
+            ids,
+            stats: PoolStats::default(),
+        });
+        pool.db_group.register(&pool);
+        pool.user_group.register(&pool);
+        pool
+    }
+
+    pub fn config(&self) -> Arc<PoolConfig> {
+        lock(&self.state).config.clone()
+    }
+
+    pub fn counts(&self) -> PoolCounts {
+        let st = lock(&self.state);
+        PoolCounts {
+            idle: st.idle.len(),
+            linked: st.linked,
+            connecting: st.connecting,
+            waiting: st.waiters.len(),
+            open: st.open,
+        }
+    }
+
+    pub fn welcome(&self) -> Option<Arc<Vec<(String, String)>>> {
+        lock(&self.state).welcome.clone()
+    }
+
+    pub fn tracked(&self) -> &Arc<[String]> {
+        &self.tracked
+    }
+
+    /// Apply a reload. A changed target retires every existing connection
+    /// (closed when next released); new limits take effect at once.
+    pub fn reconfigure(&self, target: ServerTarget, limits: PoolLimits) {
+        let retired = {
+            let mut st = lock(&self.state);
+            let mut config = (*st.config).clone();
+            let mut retired = Vec::new();
+            if config.target != target {
+                config.generation += 1;
+                config.target = target;
+                st.welcome = None;
+                retired = std::mem::take(&mut st.idle);
+            }
+            config.limits = limits;
+            st.config = Arc::new(config);
+            retired
+        };
+        for conn in retired {
+            self.discard(conn, false);
+        }
+        self.grant_slots();
+    }
+
+    /// Mark every connection as needing to close (RECONNECT).
+    pub fn retire_all(&self) {
+        let retired = {
+            let mut st = lock(&self.state);
+            let mut config = (*st.config).clone();
+            config.generation += 1;
+            st.config = Arc::new(config);
+            std::mem::take(&mut st.idle)
+        };
+        for conn in retired {
+            self.discard(conn, false);
+        }
+        self.grant_slots();
+    }
+
+    /// Record SCRAM keys from a client login, for pass-through.
+    pub fn offer_credential(&self, credential: ServerCredential) {
+        let mut st = lock(&self.state);
+        let upgrade = matches!(
+            st.credential,
+            ServerCredential::ScramSecretWithoutKeys | ServerCredential::None
+        ) || matches!(credential, ServerCredential::ScramKeys { .. });
+        if upgrade {
+            st.credential = credential;
+            st.login_failure = None;
+        }
+    }
+
+    pub fn set_credential(&self, credential: ServerCredential) {
+        lock(&self.state).credential = credential;
+    }
+
+    fn try_take_slot(&self, st: &mut PoolState, with_reserve: bool) -> bool {
+        let limits = &st.config.limits;
+        let mut cap = limits.pool_size;
+        if with_reserve && cap != 0 {
+            cap += limits.reserve_pool_size;
+        }
+        if cap != 0 && st.open >= cap {
+            return false;
+        }
+        if !self.db_group.try_acquire(limits.max_db_connections) {
+            return false;
+        }
+        if !self.user_group.try_acquire(limits.max_user_connections) {
+            self.db_group.release();
+            return false;
+        }
+        st.open += 1;
+        st.connecting += 1;
+        true
+    }
+
+    /// Hand free capacity to waiting clients, oldest first.
+    fn grant_slots(&self) {
+        let mut st = lock(&self.state);
+        while !st.waiters.is_empty() {
+            if !self.try_take_slot(&mut st, false) {
+                return;
+            }
+            let mut granted = false;
+            while let Some(w) = st.waiters.pop_front() {
+                if w.tx.send(Grant::Slot).is_ok() {
+                    granted = true;
+                    break;
+                }
+            }
+            if !granted {
+                self.give_back_slot(&mut st);
+                return;
+            }
+        }
+    }
+
+    fn give_back_slot(&self, st: &mut PoolState) {
+        st.open -= 1;
+        st.connecting -= 1;
+        self.db_group.release();
+        self.user_group.release();
+    }
+
+    /// Get a server for a client, waiting in line if the pool is full.
+    pub async fn checkout(self: &Arc<Self>) -> Result<PooledServer, CheckoutError> {
+        let started = Instant::now();
+        loop {
+            let attempt = self.try_checkout_now();
+            let conn = match attempt {
+                Attempt::Idle(conn) => self.vet_idle(conn).await,
+                Attempt::Connect => Some(self.open_connection().await?),
+                Attempt::Fail(e) => return Err(CheckoutError::Failed(e)),
+                Attempt::Wait(id, rx) => match self.wait(id, rx, started).await? {
+                    Grant::Server(conn) => self.vet_idle(conn).await,
+                    Grant::Slot => Some(self.open_connection().await?),
+                    Grant::Failed(e) => return Err(CheckoutError::Failed(e)),
+                },
+            };
+            if let Some(conn) = conn {
+                self.stats.record_wait(started.elapsed());
+                return Ok(PooledServer {
+                    pool: self.clone(),
+                    conn: Some(conn),
+                });
+            }
+        }
+    }
+
+    fn try_checkout_now(&self) -> Attempt {
+        let mut retired = Vec::new();
+        let attempt = {
+            let mut st = lock(&self.state);
+            loop {
+                if let Some(conn) = st.idle.pop() {
+                    if self.is_stale(&st.config, &conn) {
+                        retired.push(conn);
+                        continue;
+                    }
+                    st.linked += 1;
+                    break Attempt::Idle(conn);
+                }
+                if let Some((until, err)) = &st.login_failure {
+                    if Instant::now() < *until {
+                        break Attempt::Fail(fast_fail(err));
+                    }
+                    st.login_failure = None;
+                }
+                if self.try_take_slot(&mut st, false) {
+                    break Attempt::Connect;
+                }
+                let (tx, rx) = oneshot::channel();
+                st.next_waiter += 1;
+                let id = st.next_waiter;
+                st.waiters.push_back(Waiter { id, tx });
+                break Attempt::Wait(id, rx);
+            }
+        };
+        for conn in retired {
+            // Not linked: it came from the idle list.
+            self.discard_unlinked(conn);
+        }
+        attempt
+    }
+
+    fn is_stale(&self, config: &PoolConfig, conn: &ServerConn) -> bool {
+        let lifetime = config.limits.server_lifetime;
+        conn.generation != config.generation
+            || (!lifetime.is_zero() && conn.created.elapsed() > lifetime)
+    }
+
+    /// Check a server that sat idle: drop it if it died meanwhile, and run
+    /// `server_check_query` if it idled past `server_check_delay`.
+    /// Returns `None` (and closes it) when it is unfit.
+    async fn vet_idle(&self, mut conn: ServerConn) -> Option<ServerConn> {
+        if conn.has_unsolicited_data() {
+            self.discard(conn, true);
+            return None;
+        }
+        let limits = self.config().limits.clone();
+        if let Some(check) = &limits.server_check_query {
+            if conn.last_used.elapsed() > limits.server_check_delay {
+                if let Err(e) = conn.simple_query(check).await {
+                    tracing::info!(db = %self.key.database, user = %self.key.user, "server check failed: {e}");
+                    self.discard(conn, true);
+                    return None;
+                }
+            }
+        }
+        Some(conn)
+    }
+
+    async fn wait(
+        &self,
+        id: u64,
+        mut rx: oneshot::Receiver<Grant>,
+        started: Instant,
+    ) -> Result<Grant, CheckoutError> {
+        let limits = self.config().limits.clone();
+        let deadline = if limits.query_wait_timeout.is_zero() {
+            None
+        } else {
+            Some(started + limits.query_wait_timeout)
+        };
+        if limits.reserve_pool_size > 0 {
+            let reserve_at = started + limits.reserve_pool_timeout;
+            let until = deadline.map_or(reserve_at, |d| d.min(reserve_at));
+            if let Ok(grant) = tokio::time::timeout_at(until.into(), &mut rx).await {
+                return grant.map_err(|_| CheckoutError::WaitTimeout);
+            }
+            if let Some(grant) = self.take_reserve(id, &mut rx) {
+                return Ok(grant);
+            }
+        }
+        let granted = match deadline {
+            Some(d) => tokio::time::timeout_at(d.into(), &mut rx).await.ok(),
+            None => Some((&mut rx).await),
+        };
+        match granted {
+            Some(Ok(grant)) => Ok(grant),
+            Some(Err(_)) => Err(CheckoutError::WaitTimeout),
+            None => {
+                // Leave the queue; a grant may have raced our timeout.
+                lock(&self.state).waiters.retain(|w| w.id != id);
+                match rx.try_recv() {
+                    Ok(grant) => Ok(grant),
+                    Err(_) => Err(CheckoutError::WaitTimeout),
+                }
+            }
+        }
+    }
+
+    /// After `reserve_pool_timeout`, a waiter may open a reserve connection.
+    fn take_reserve(&self, id: u64, rx: &mut oneshot::Receiver<Grant>) -> Option<Grant> {
+        let mut st = lock(&self.state);
+        if !st.waiters.iter().any(|w| w.id == id) {
+            drop(st);
+            // Already granted: the grant is in the channel.
+            return rx.try_recv().ok();
+        }
+        if self.try_take_slot(&mut st, true) {
+            st.waiters.retain(|w| w.id != id);
+            tracing::info!(db = %self.key.database, user = %self.key.user, "taking connection from reserve_pool");
+            return Some(Grant::Slot);
+        }
+        None
+    }
+
+    /// Open a connection in a slot already taken.
+    async fn open_connection(&self) -> Result<ServerConn, CheckoutError> {
+        let (config, credential) = {
+            let st = lock(&self.state);
+            (st.config.clone(), st.credential.clone())
+        };
+        let identity = ConnIdentity {
+            id: self.ids.fetch_add(1, Ordering::Relaxed),
+            generation: config.generation,
+        };
+        let result = server::connect(
+            &config.target,
+            &credential,
+            VarCache::new(self.tracked.clone()),
+            identity,
+            config.limits.server_connect_timeout,
+        )
+        .await;
+        match result {
+            Ok(conn) => {
+                let mut st = lock(&self.state);
+                st.connecting -= 1;
+                st.linked += 1;
+                st.login_failure = None;
+                if st.welcome.is_none() {
+                    st.welcome = Some(Arc::new(conn.login_params.clone()));
+                }
+                Ok(conn)
+            }
+            Err(e) => Err(CheckoutError::Failed(self.login_failed(&e, &config))),
+        }
+    }
+
+    /// A login failed: free the slot, remember the error for
+    /// `server_login_retry`, and answer everyone already waiting.
+    fn login_failed(&self, e: &ServerError, config: &PoolConfig) -> PgError {
+        tracing::warn!(db = %self.key.database, user = %self.key.user, "server login failed: {e}");
+        let client_error = e.to_client_error();
+        let waiters = {
+            let mut st = lock(&self.state);
+            self.give_back_slot(&mut st);
+            if !config.limits.server_login_retry.is_zero() {
+                st.login_failure = Some((
+                    Instant::now() + config.limits.server_login_retry,
+                    client_error.clone(),
+                ));
+            }
+            std::mem::take(&mut st.waiters)
+        };
+        for w in waiters {
+            let _ = w.tx.send(Grant::Failed(client_error.clone()));
+        }
+        self.db_group.wake_waiting_pools();
+        self.user_group.wake_waiting_pools();
+        client_error
+    }
+
+    /// Take back a clean server (invariant 1 holds: the caller checked).
+    fn checkin(&self, mut conn: ServerConn) {
+        conn.last_used = Instant::now();
+        // A Terminate leaves its half "stopped"; the next client starts fresh.
+        conn.c2s.reset();
+        conn.s2c.reset();
+        conn.c2s.shrink();
+        conn.s2c.shrink();
+        let mut st = lock(&self.state);
+        st.linked -= 1;
+        if self.is_stale(&st.config, &conn) {
+            drop(st);
+            self.discard_unlinked(conn);
+            return;
+        }
+        while let Some(w) = st.waiters.pop_front() {
+            match w.tx.send(Grant::Server(conn)) {
+                Ok(()) => {
+                    st.linked += 1;
+                    return;
+                }
+                Err(Grant::Server(back)) => conn = back,
+                Err(_) => return,
+            }
+        }
+        st.idle.push(conn);
+    }
+
+    /// Close a connection that was linked to a client.
+    fn discard(&self, conn: ServerConn, linked: bool) {
+        {
+            let mut st = lock(&self.state);
+            if linked {
+                st.linked -= 1;
+            }
+            st.open -= 1;
+        }
+        self.after_close(conn);
+    }
+
+    fn discard_unlinked(&self, conn: ServerConn) {
+        self.discard(conn, false);
+    }
+
+    fn after_close(&self, conn: ServerConn) {
+        self.db_group.release();
+        self.user_group.release();
+        close_in_background(conn);
+        self.grant_slots();
+        self.db_group.wake_waiting_pools();
+        self.user_group.wake_waiting_pools();
+    }
+
+    /// Periodic upkeep: idle timeouts, lifetimes, dead idle servers, and
+    /// `min_pool_size`. Returns how many connections to open.
+    pub fn janitor_pass(&self, has_clients: bool) -> usize {
+        let (retired, want) = {
+            let mut st = lock(&self.state);
+            let config = st.config.clone();
+            let idle_timeout = config.limits.server_idle_timeout;
+            let mut retired = Vec::new();
+            let mut keep = Vec::with_capacity(st.idle.len());
+            for conn in st.idle.drain(..) {
+                let idle_too_long =
+                    !idle_timeout.is_zero() && conn.last_used.elapsed() > idle_timeout;
+                if self.is_stale(&config, &conn) || idle_too_long || conn.has_unsolicited_data() {
+                    retired.push(conn);
+                } else {
+                    keep.push(conn);
+                }
+            }
+            st.idle = keep;
+            let min = config.limits.min_pool_size;
+            let wants_min = has_clients || config.target.forced_user;
+            let want = if wants_min && st.open < min {
+                min - st.open
+            } else {
+                0
+            };
+            (retired, want)
+        };
+        for conn in retired {
+            self.discard_unlinked(conn);
+        }
+        want
+    }
+
+    /// Open one connection straight into the idle list (min_pool_size).
+    pub async fn prefill_one(self: &Arc<Self>) {
+        {
+            let mut st = lock(&self.state);
+            if !self.try_take_slot(&mut st, false) {
+                return;
+            }
+        }
+        if let Ok(conn) = self.open_connection().await {
+            self.checkin(conn);
+        }
+    }
+
+    /// Close every idle connection now (PAUSE, shutdown).
+    pub fn close_idle(&self) {
+        let idle = std::mem::take(&mut lock(&self.state).idle);
+        for conn in idle {
+            self.discard_unlinked(conn);
+        }
+    }
+
+    /// Fail every waiting client (KILL, shutdown).
+    pub fn fail_waiters(&self, error: PgError) {
+        let waiters = std::mem::take(&mut lock(&self.state).waiters);
+        for w in waiters {
+            let _ = w.tx.send(Grant::Failed(error.clone()));
+        }
+    }
+}
+
+/// What clients get while `server_login_retry` holds a failure.
+fn fast_fail(cached: &PgError) -> PgError {
+    let mut cached_text: String = cached.message.chars().take(99).collect();
+    if cached_text.len() < cached.message.len() {
+        cached_text.push('…');
+    }
+    PgError {
+        message: format!(
+            "server login has been failing, cached error: {cached_text} (server_login_retry)"
+        ),
+        ..cached.clone()
+    }
+}
+
+#[allow(clippy::large_enum_variant)]
+enum Attempt {
+    Idle(ServerConn),
+    Connect,
+    Wait(u64, oneshot::Receiver<Grant>),
+    Fail(PgError),
+}
+
+/// Terminate politely without making anyone wait for it.
+fn close_in_background(conn: ServerConn) {
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        handle.spawn(conn.terminate());
+    }
+}
+
+/// A server owned by one client. `release` returns it to the pool;
+/// dropping it closes it.
+pub struct PooledServer {
+    pool: Arc<Pool>,
+    conn: Option<ServerConn>,
+}
+
+impl PooledServer {
+    pub fn conn(&mut self) -> &mut ServerConn {
+        // The Option is only None inside release/discard, which consume self.
+        self.conn.as_mut().expect("PooledServer used after release")
+    }
+
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.pool
+    }
+
+    /// Give the server back. The caller guarantees it is at a release
+    /// point (ReadyForQuery 'I', nothing owed, nothing half-sent).
+    pub fn release(mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.checkin(conn);
+        }
+    }
+
+    /// Close the server (it is broken or in an unknown state).
+    pub fn discard(mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.discard(conn, true);
+        }
+    }
+}
+
+impl Drop for PooledServer {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.discard(conn, true);
+        }
+    }
+}

@@ -1,0 +1,419 @@
+//! The relay: moves bytes between a client and its linked server, looking
+//! only at message headers, and stops at the exact point where the server
+//! may be handed to someone else.
+//!
+//! Both directions are driven from one task in one `poll` function, so a
+//! large pipeline can never deadlock (we keep reading the server while a
+//! write to it is blocked) and no cross-task wake-up sits on the hot path.
+//! Bytes are forwarded in runs: whatever one read returned, minus an
+//! incomplete tail, goes out in one write. Only messages whose content
+//! matters (ReadyForQuery, ParameterStatus, …) are gathered whole, and
+//! those are capped; everything else streams through.
+
+use std::future::poll_fn;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, BytesMut};
+use sluice_proto::frame::{parse_header, HEADER_LEN};
+use sluice_proto::ProtoError;
+use tokio::io::AsyncWrite;
+use tokio_util::io::poll_read_buf;
+
+use crate::stream::Stream;
+
+/// How much we ask the kernel for per read.
+pub const READ_CHUNK: usize = 8 * 1024;
+/// Largest message we gather whole to look inside (ParameterStatus,
+/// ErrorResponse, …). Bigger ones are a protocol violation.
+pub const MAX_INSPECTED: usize = 64 * 1024;
+/// Rounds of work per poll before yielding to other tasks (fairness,
+/// like PgBouncer's `sbuf_loopcnt`).
+const ROUNDS_PER_POLL: usize = 16;
+
+/// What an observer wants done with a message whose header it has seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Pass it on.
+    Forward,
+    /// Do not forward it, and stop reading this direction: everything
+    /// before it is flushed, then the pump reports `Stopped`.
+    Stop,
+}
+
+/// The per-direction policy: which messages to look into, and what to do
+/// on each. Implemented by the session for each side.
+pub trait Observer {
+    /// Body bytes that must be buffered before `on_message` sees the
+    /// message; 0 means the header alone is enough.
+    fn wants(&self, tag: u8, body_len: usize) -> usize;
+    /// Called once per message, with the first `wants()` bytes of body.
+    fn on_message(&mut self, tag: u8, body_len: usize, body: &[u8]) -> Result<Verdict, ProtoError>;
+}
+
+/// One direction's buffer: forwardable bytes at the front (`ready`), then
+/// an incomplete tail still being gathered.
+#[derive(Debug, Default)]
+pub struct Half {
+    pub buf: BytesMut,
+    ready: usize,
+    /// Bytes of a streamed message's body that have not arrived yet.
+    skip: usize,
+    stopped: bool,
+}
+
+impl Half {
+    pub fn new() -> Self {
+        Half::default()
+    }
+
+    /// Nothing buffered and nothing half-read: a clean boundary.
+    pub fn is_idle(&self) -> bool {
+        self.buf.is_empty() && self.skip == 0
+    }
+
+    /// Forget everything (after the connection was broken).
+    pub fn reset(&mut self) {
+        self.buf.clear();
+        self.ready = 0;
+        self.skip = 0;
+        self.stopped = false;
+    }
+
+    /// Release memory of a buffer that grew large for one big message.
+    pub fn shrink(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 4 * READ_CHUNK {
+            self.buf = BytesMut::new();
+        }
+    }
+
+    /// Scan newly arrived bytes, advancing `ready` over complete runs.
+    pub fn scan(&mut self, obs: &mut impl Observer, max_len: usize) -> Result<(), ProtoError> {
+        while !self.stopped {
+            let available = self.buf.len() - self.ready;
+            if self.skip > 0 {
+                let n = self.skip.min(available);
+                if n == 0 {
+                    return Ok(());
+                }
+                self.ready += n;
+                self.skip -= n;
+                continue;
+            }
+            let Some(header) = parse_header(&self.buf[self.ready..], max_len)? else {
+                return Ok(());
+            };
+            let want = obs.wants(header.tag, header.body_len);
+            if want > MAX_INSPECTED {
+                return Err(ProtoError::TooLong {
+                    len: header.total_len(),
+                    max: MAX_INSPECTED,
+                });
+            }
+            if available < HEADER_LEN + want {
+                return Ok(());
+            }
+            let body_start = self.ready + HEADER_LEN;
+            let verdict = obs.on_message(
+                header.tag,
+                header.body_len,
+                &self.buf[body_start..body_start + want],
+            )?;
+            match verdict {
+                Verdict::Forward => {
+                    let total = header.total_len();
+                    let here = total.min(available);
+                    self.ready += here;
+                    self.skip = total - here;
+                }
+                Verdict::Stop => {
+                    self.stopped = true;
+                    self.buf.truncate(self.ready);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Append bytes read elsewhere (the first bytes of an idle client).
+    pub fn seed(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    fn poll_flush_to(&mut self, cx: &mut Context<'_>, out: &mut Stream) -> Poll<io::Result<usize>> {
+        let n = std::task::ready!(Pin::new(out).poll_write(cx, &self.buf[..self.ready]))?;
+        if n == 0 {
+            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+        }
+        self.buf.advance(n);
+        self.ready -= n;
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_fill_from(
+        &mut self,
+        cx: &mut Context<'_>,
+        input: &mut Stream,
+    ) -> Poll<io::Result<usize>> {
+        self.buf.reserve(READ_CHUNK);
+        poll_read_buf(Pin::new(input), cx, &mut self.buf)
+    }
+}
+
+/// Why the pump returned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PumpEvent {
+    /// The server observer says this is a point to give the server back;
+    /// both directions are flushed and empty.
+    ReleasePoint,
+    /// The client side stopped (Terminate) and everything before was sent.
+    ClientStopped,
+    /// The server side stopped on a message its observer refused.
+    ServerStopped,
+    /// The client closed its socket.
+    ClientEof,
+    /// The server closed its socket.
+    ServerEof,
+}
+
+/// Which side an error came from: the session treats them differently
+/// (a broken server is discarded; a broken client just leaves).
+#[derive(Debug, thiserror::Error)]
+pub enum PumpError {
+    #[error("client connection: {0}")]
+    ClientIo(io::Error),
+    #[error("server connection: {0}")]
+    ServerIo(io::Error),
+    #[error("client protocol: {0}")]
+    ClientProtocol(ProtoError),
+    #[error("server protocol: {0}")]
+    ServerProtocol(ProtoError),
+}
+
+/// Bytes moved by one pump run, for statistics.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Traffic {
+    pub from_client: u64,
+    pub to_client: u64,
+}
+
+/// Everything the pump asks of the session about one link: which
+/// messages to look into in each direction, what to do with them, and
+/// whether the current point is a release point. One value sees both
+/// directions, because a release depends on both.
+pub trait LinkPolicy {
+    fn client_wants(&self, tag: u8, body_len: usize) -> usize;
+    fn on_client(&mut self, tag: u8, body_len: usize, body: &[u8]) -> Result<Verdict, ProtoError>;
+    fn server_wants(&self, tag: u8, body_len: usize) -> usize;
+    fn on_server(&mut self, tag: u8, body_len: usize, body: &[u8]) -> Result<Verdict, ProtoError>;
+    /// Asked only when both directions are flushed and empty.
+    fn at_release_point(&self) -> bool;
+}
+
+struct ClientView<'a, P>(&'a mut P);
+struct ServerView<'a, P>(&'a mut P);
+
+impl<P: LinkPolicy> Observer for ClientView<'_, P> {
+    fn wants(&self, tag: u8, body_len: usize) -> usize {
+        self.0.client_wants(tag, body_len)
+    }
+    fn on_message(&mut self, tag: u8, body_len: usize, body: &[u8]) -> Result<Verdict, ProtoError> {
+        self.0.on_client(tag, body_len, body)
+    }
+}
+
+impl<P: LinkPolicy> Observer for ServerView<'_, P> {
+    fn wants(&self, tag: u8, body_len: usize) -> usize {
+        self.0.server_wants(tag, body_len)
+    }
+    fn on_message(&mut self, tag: u8, body_len: usize, body: &[u8]) -> Result<Verdict, ProtoError> {
+        self.0.on_server(tag, body_len, body)
+    }
+}
+
+/// The two sockets and two buffers of one link.
+pub struct Link<'a> {
+    pub client: &'a mut Stream,
+    pub server: &'a mut Stream,
+    pub c2s: &'a mut Half,
+    pub s2c: &'a mut Half,
+}
+
+/// Relay until an event. Cancel-safe: all state lives in the halves and
+/// the policy, so the future may be dropped between polls (to race it
+/// against timers) and started again.
+pub async fn pump<P: LinkPolicy>(
+    link: &mut Link<'_>,
+    policy: &mut P,
+    max_len: usize,
+    traffic: &mut Traffic,
+) -> Result<PumpEvent, PumpError> {
+    // Bytes seeded before the pump started still need scanning.
+    link.c2s
+        .scan(&mut ClientView(policy), max_len)
+        .map_err(PumpError::ClientProtocol)?;
+    poll_fn(|cx| poll_pump(cx, link, policy, max_len, traffic)).await
+}
+
+fn poll_pump<P: LinkPolicy>(
+    cx: &mut Context<'_>,
+    link: &mut Link<'_>,
+    policy: &mut P,
+    max_len: usize,
+    traffic: &mut Traffic,
+) -> Poll<Result<PumpEvent, PumpError>> {
+    let Link {
+        client,
+        server,
+        c2s,
+        s2c,
+    } = link;
+    for _ in 0..ROUNDS_PER_POLL {
+        let mut progress = false;
+
+        // Server → client.
+        if s2c.ready > 0 {
+            if let Poll::Ready(r) = s2c.poll_flush_to(cx, client) {
+                traffic.to_client += r.map_err(PumpError::ClientIo)? as u64;
+                progress = true;
+            }
+        }
+        if s2c.ready == 0 {
+            if s2c.stopped {
+                return Poll::Ready(Ok(PumpEvent::ServerStopped));
+            }
+            if c2s.ready == 0 && c2s.is_idle() && s2c.is_idle() && policy.at_release_point() {
+                return Poll::Ready(Ok(PumpEvent::ReleasePoint));
+            }
+            if let Poll::Ready(r) = s2c.poll_fill_from(cx, server) {
+                if r.map_err(PumpError::ServerIo)? == 0 {
+                    return Poll::Ready(Ok(PumpEvent::ServerEof));
+                }
+                s2c.scan(&mut ServerView(policy), max_len)
+                    .map_err(PumpError::ServerProtocol)?;
+                progress = true;
+            }
+        }
+
+        // Client → server.
+        if c2s.ready > 0 {
+            if let Poll::Ready(r) = c2s.poll_flush_to(cx, server) {
+                r.map_err(PumpError::ServerIo)?;
+                progress = true;
+            }
+        }
+        if c2s.ready == 0 {
+            if c2s.stopped {
+                return Poll::Ready(Ok(PumpEvent::ClientStopped));
+            }
+            if let Poll::Ready(r) = c2s.poll_fill_from(cx, client) {
+                let n = r.map_err(PumpError::ClientIo)?;
+                if n == 0 {
+                    return Poll::Ready(Ok(PumpEvent::ClientEof));
+                }
+                traffic.from_client += n as u64;
+                c2s.scan(&mut ClientView(policy), max_len)
+                    .map_err(PumpError::ClientProtocol)?;
+                progress = true;
+            }
+        }
+
+        if !progress {
+            return Poll::Pending;
+        }
+    }
+    // Used our share: let other clients run, then come back.
+    cx.waker().wake_by_ref();
+    Poll::Pending
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records tags and stops on Terminate.
+    struct Tags(Vec<u8>);
+    impl Observer for Tags {
+        fn wants(&self, tag: u8, body_len: usize) -> usize {
+            if tag == b'Z' {
+                body_len
+            } else {
+                0
+            }
+        }
+        fn on_message(&mut self, tag: u8, _len: usize, body: &[u8]) -> Result<Verdict, ProtoError> {
+            if tag == b'Z' {
+                assert_eq!(body, b"I");
+            }
+            self.0.push(tag);
+            Ok(if tag == b'X' {
+                Verdict::Stop
+            } else {
+                Verdict::Forward
+            })
+        }
+    }
+
+    fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag];
+        v.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+        v.extend_from_slice(body);
+        v
+    }
+
+    #[test]
+    fn scan_streams_large_messages_and_gathers_inspected_ones() {
+        let mut half = Half::new();
+        let mut obs = Tags(Vec::new());
+        let big = msg(b'd', &[7u8; 100]);
+        // Only part of the big message has arrived: it is forwardable as it streams.
+        half.seed(&big[..40]);
+        half.scan(&mut obs, 1 << 20).expect("scan");
+        assert_eq!(half.ready, 40);
+        assert_eq!(half.skip, big.len() - 40);
+        half.seed(&big[40..]);
+        // A ReadyForQuery split in the middle waits for its body.
+        let z = msg(b'Z', b"I");
+        half.seed(&z[..5]);
+        half.scan(&mut obs, 1 << 20).expect("scan");
+        assert_eq!(half.ready, big.len());
+        assert_eq!(obs.0, vec![b'd']);
+        half.seed(&z[5..]);
+        half.scan(&mut obs, 1 << 20).expect("scan");
+        assert_eq!(half.ready, big.len() + z.len());
+        assert_eq!(obs.0, vec![b'd', b'Z']);
+    }
+
+    #[test]
+    fn stop_drops_the_message_and_everything_after() {
+        let mut half = Half::new();
+        let mut obs = Tags(Vec::new());
+        let mut bytes = msg(b'Q', b"select 1\0");
+        let keep = bytes.len();
+        bytes.extend(msg(b'X', b""));
+        bytes.extend(msg(b'Q', b"select 2\0"));
+        half.seed(&bytes);
+        half.scan(&mut obs, 1 << 20).expect("scan");
+        assert!(half.stopped);
+        assert_eq!(half.ready, keep);
+        assert_eq!(half.buf.len(), keep);
+    }
+
+    #[test]
+    fn oversized_and_undersized_lengths_are_errors() {
+        let mut half = Half::new();
+        let mut obs = Tags(Vec::new());
+        half.seed(&[b'Q', 0x7f, 0xff, 0xff, 0xff]);
+        assert!(matches!(
+            half.scan(&mut obs, 1 << 20),
+            Err(ProtoError::TooLong { .. })
+        ));
+        let mut half = Half::new();
+        half.seed(&[b'Q', 0, 0, 0, 3]);
+        assert!(matches!(
+            half.scan(&mut obs, 1 << 20),
+            Err(ProtoError::TooShort { .. })
+        ));
+    }
+}

@@ -1,0 +1,179 @@
+//! State shared by every task of one Sluice instance: settings, pools,
+//! cancel keys, counters and the run state. One value, passed by `Arc`;
+//! nothing here is global, so tests can run many instances in a process.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use sluice_config::{Database, Secret};
+use tokio::sync::watch;
+
+use crate::cancel::CancelRegistry;
+use crate::pool::{ConnGroup, Pool, PoolConfig, PoolKey};
+use crate::server::ServerCredential;
+use crate::settings::Settings;
+
+/// What the process is doing, as every client task sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    Running,
+    /// SIGTERM / SHUTDOWN WAIT_FOR_CLIENTS: no new clients; existing ones
+    /// carry on until they leave.
+    WaitForClients,
+    /// SIGINT / SHUTDOWN WAIT_FOR_SERVERS: no new clients; each client is
+    /// closed at its next release point.
+    WaitForServers,
+    /// SIGQUIT / SHUTDOWN: close everything now.
+    Immediate,
+}
+
+pub struct Shared {
+    settings: RwLock<Arc<Settings>>,
+    tracked: RwLock<Arc<[String]>>,
+    pools: Mutex<HashMap<PoolKey, Arc<Pool>>>,
+    db_groups: Mutex<HashMap<String, Arc<ConnGroup>>>,
+    user_groups: Mutex<HashMap<String, Arc<ConnGroup>>>,
+    pub cancels: Arc<CancelRegistry>,
+    /// Connected clients (logged in or logging in), for max_client_conn.
+    pub clients: AtomicUsize,
+    /// Source of process-unique connection ids.
+    pub ids: Arc<AtomicU64>,
+    pub run_state: watch::Sender<RunState>,
+    /// Random per process: salts mock SCRAM exchanges for unknown users.
+    pub mock_seed: [u8; 32],
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Shared {
+    pub fn new(settings: Settings) -> Arc<Shared> {
+        let tracked: Arc<[String]> = settings.tracked_parameters().into();
+        let (run_state, _) = watch::channel(RunState::Running);
+        Arc::new(Shared {
+            settings: RwLock::new(Arc::new(settings)),
+            tracked: RwLock::new(tracked),
+            pools: Mutex::new(HashMap::new()),
+            db_groups: Mutex::new(HashMap::new()),
+            user_groups: Mutex::new(HashMap::new()),
+            cancels: Arc::new(CancelRegistry::default()),
+            clients: AtomicUsize::new(0),
+            ids: Arc::new(AtomicU64::new(1)),
+            run_state,
+            mock_seed: rand::random(),
+        })
+    }
+
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn tracked(&self) -> Arc<[String]> {
+        self.tracked
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn run_state(&self) -> RunState {
+        *self.run_state.borrow()
+    }
+
+    pub fn pools(&self) -> Vec<Arc<Pool>> {
+        lock(&self.pools).values().cloned().collect()
+    }
+
+    fn group(map: &Mutex<HashMap<String, Arc<ConnGroup>>>, name: &str) -> Arc<ConnGroup> {
+        lock(map).entry(name.to_string()).or_default().clone()
+    }
+
+    /// Connections counted against `max_db_connections` for a database.
+    pub fn db_connections(&self, name: &str) -> usize {
+        lock(&self.db_groups).get(name).map_or(0, |g| g.current())
+    }
+
+    /// The pool serving `client_user` on `db`, created on first use.
+    pub fn pool_for(&self, db: &Database, client_user: &str) -> Arc<Pool> {
+        let settings = self.settings();
+        let target = settings.server_target(db, client_user);
+        let key = PoolKey {
+            database: db.name.clone(),
+            user: target.user.clone(),
+        };
+        if let Some(pool) = lock(&self.pools).get(&key) {
+            return pool.clone();
+        }
+        let limits = settings.pool_limits(db, &target.user);
+        let credential = server_credential(&settings, &target.password, &target.user);
+        let db_group = Self::group(&self.db_groups, &db.name);
+        let user_group = Self::group(&self.user_groups, &target.user);
+        let mut pools = lock(&self.pools);
+        pools
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Pool::new(
+                    key,
+                    PoolConfig {
+                        target,
+                        limits,
+                        generation: 0,
+                    },
+                    credential,
+                    db_group,
+                    user_group,
+                    self.tracked(),
+                    self.ids.clone(),
+                )
+            })
+            .clone()
+    }
+
+    /// Swap in new settings and re-derive every pool's limits, target and
+    /// credential. Connected clients keep their sessions.
+    pub fn reload(&self, settings: Settings) {
+        let settings = Arc::new(settings);
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings.clone();
+        for pool in self.pools() {
+            let Some(db) = settings.database(&pool.key.database) else {
+                // Database removed: its servers close as they come back.
+                pool.retire_all();
+                continue;
+            };
+            let client_user = pool.key.user.clone();
+            let target = settings.server_target(&db, &client_user);
+            let limits = settings.pool_limits(&db, &target.user);
+            let credential = server_credential(&settings, &target.password, &target.user);
+            if !matches!(credential, ServerCredential::ScramSecretWithoutKeys) {
+                pool.set_credential(credential);
+            }
+            pool.reconfigure(target, limits);
+        }
+    }
+}
+
+/// How servers of a pool authenticate: the `[databases]` password if the
+/// line has one, else the userlist's secret for the server user.
+pub fn server_credential(
+    settings: &Settings,
+    db_password: &Option<String>,
+    server_user: &str,
+) -> ServerCredential {
+    if let Some(password) = db_password {
+        return ServerCredential::Password(password.clone());
+    }
+    match settings.userlist.get(server_user) {
+        Some(Secret::Plain(p)) if !p.is_empty() => ServerCredential::Password(p.clone()),
+        Some(Secret::Md5(m)) => ServerCredential::Md5Secret(m.clone()),
+        Some(Secret::Scram(_)) => ServerCredential::ScramSecretWithoutKeys,
+        _ => ServerCredential::None,
+    }
+}

@@ -1,0 +1,146 @@
+//! Process concerns: daemonizing, the pidfile, file-descriptor limits,
+//! switching user, logging setup and Unix signals.
+
+use std::fs::OpenOptions;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sluice_core::{RunState, Settings, Sluice};
+use tokio::signal::unix::{signal, SignalKind};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{self, Args};
+
+pub fn run_server(args: Args, config_path: PathBuf, settings: Settings) -> Result<(), String> {
+    let general = &settings.config.general;
+    if args.daemon {
+        if general.pidfile.is_none() {
+            return Err("-d needs a pidfile in the config".into());
+        }
+        nix::unistd::daemon(true, false).map_err(|e| format!("daemon: {e}"))?;
+    }
+    init_logging(
+        args.quiet || args.daemon,
+        args.verbose.max(general.verbose),
+        general.logfile.as_deref(),
+    )?;
+    raise_fd_limit();
+    let pidfile = general.pidfile.clone();
+    if let Some(path) = &pidfile {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("cannot write pidfile {}: {e}", path.display()))?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start runtime: {e}"))?;
+    let result = runtime.block_on(cli::serve(settings, config_path, args.user));
+    if let Some(path) = &pidfile {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
+fn init_logging(quiet: bool, verbose: u8, logfile: Option<&Path>) -> Result<(), String> {
+    let level = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    match (logfile, quiet) {
+        (Some(path), _) => {
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open logfile {}: {e}", path.display()))?;
+            builder
+                .with_ansi(false)
+                .with_writer(Mutex::new(file))
+                .init();
+        }
+        (None, true) => builder.with_writer(std::io::sink).init(),
+        (None, false) => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+/// Thousands of clients need thousands of descriptors: take the hard limit.
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
+/// Drop root after the listeners are bound (`-u USER`).
+pub fn switch_user(name: &str) -> Result<(), String> {
+    let user = nix::unistd::User::from_name(name)
+        .map_err(|e| format!("cannot look up user {name}: {e}"))?
+        .ok_or_else(|| format!("no such user: {name}"))?;
+    nix::unistd::setgid(user.gid).map_err(|e| format!("setgid: {e}"))?;
+    nix::unistd::setuid(user.uid).map_err(|e| format!("setuid: {e}"))?;
+    Ok(())
+}
+
+/// HUP reloads; TERM/INT/QUIT shut down (a second TERM or INT is
+/// immediate). Returns once a shutdown has begun.
+pub async fn handle_signals(sluice: &Sluice, config_path: &Path) {
+    let (Ok(mut hup), Ok(mut term), Ok(mut int), Ok(mut quit)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::quit()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return;
+    };
+    let name = loop {
+        tokio::select! {
+            _ = hup.recv() => reload(sluice, config_path),
+            _ = term.recv() => break "TERM",
+            _ = int.recv() => break "INT",
+            _ = quit.recv() => break "QUIT",
+        }
+    };
+    let mode = cli::shutdown_mode(name);
+    tracing::info!("got SIG{name}, shutting down ({mode:?})");
+    sluice.shutdown(mode);
+    if mode == RunState::Immediate {
+        return;
+    }
+    // Keep listening for a second signal while clients drain.
+    tokio::select! {
+        _ = wait_drained(sluice) => return,
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        _ = quit.recv() => {}
+    }
+    tracing::info!("second signal: immediate shutdown");
+    sluice.shutdown(RunState::Immediate);
+}
+
+async fn wait_drained(sluice: &Sluice) {
+    while sluice
+        .shared()
+        .clients
+        .load(std::sync::atomic::Ordering::Acquire)
+        > 0
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+fn reload(sluice: &Sluice, config_path: &Path) {
+    match cli::load_settings(config_path) {
+        Ok(settings) => {
+            sluice.reload(settings);
+            tracing::info!("configuration reloaded from {}", config_path.display());
+        }
+        Err(e) => tracing::error!("RELOAD failed, keeping the old configuration: {e}"),
+    }
+}

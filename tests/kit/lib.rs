@@ -5,4 +5,5 @@
 
 pub mod clients;
 pub mod pg;
+pub mod raw;
 pub mod sluice;

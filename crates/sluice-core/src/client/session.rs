@@ -166,14 +166,12 @@ impl Session {
             RelayEnd::Timer(e) => return LinkEnd::Failed(e),
         };
         match event {
-            Ok(PumpEvent::ReleasePoint) => {
-                if limits.pool_mode == PoolMode::Statement && tracker.last_ready != Some(b'I') {
-                    return LinkEnd::Failed(ClientError::fatal(
-                        SqlState::PROTOCOL_VIOLATION,
-                        "transaction blocks not allowed in statement pooling mode",
-                    ));
-                }
-                LinkEnd::Released
+            Ok(PumpEvent::ReleasePoint) => LinkEnd::Released,
+            Ok(PumpEvent::ServerStopped) if tracker.refused_transaction => {
+                LinkEnd::Failed(ClientError::fatal(
+                    SqlState::PROTOCOL_VIOLATION,
+                    "transaction blocks not allowed in statement pooling mode",
+                ))
             }
             Ok(PumpEvent::ClientStopped)
             | Ok(PumpEvent::ClientEof)

@@ -28,6 +28,9 @@ pub struct Tracker {
     pub queries: u64,
     /// Transactions ended (ReadyForQuery 'I') in this link.
     pub xacts: u64,
+    /// Statement mode saw a transaction block open; the ReadyForQuery
+    /// that says so was withheld and the link must end with an error.
+    pub refused_transaction: bool,
 }
 
 impl Tracker {
@@ -95,6 +98,12 @@ impl LinkPolicy for LinkState<'_> {
                 if t.owed == 0 {
                     return Err(ProtoError::Malformed("unsolicited ReadyForQuery"));
                 }
+                if self.mode == PoolMode::Statement && status != b'I' {
+                    // As PgBouncer: the client gets the error instead of
+                    // this ReadyForQuery, and the server is closed.
+                    t.refused_transaction = true;
+                    return Ok(Verdict::Stop);
+                }
                 t.owed -= 1;
                 t.last_ready = Some(status);
                 t.queries += 1;
@@ -118,9 +127,9 @@ impl LinkPolicy for LinkState<'_> {
         match self.mode {
             PoolMode::Session => false,
             PoolMode::Transaction => t.is_clean(),
-            // Statement mode gives the server back after every answer;
-            // an open transaction block is refused by the session.
-            PoolMode::Statement => t.owed == 0 && !t.unsynced && t.last_ready.is_some(),
+            // Statement mode gives the server back after every answer
+            // (an open transaction block never gets here: see on_server).
+            PoolMode::Statement => t.is_clean(),
         }
     }
 }
@@ -207,6 +216,16 @@ mod tests {
         let mut f = Fixture::new();
         let mut link = f.link();
         assert_eq!(link.on_client(b'X', 0, &[]).expect("x"), Verdict::Stop);
+    }
+
+    #[test]
+    fn statement_mode_withholds_a_transaction_block() {
+        let mut f = Fixture::new();
+        f.client(b"Q");
+        let mut link = f.link();
+        link.mode = PoolMode::Statement;
+        assert_eq!(link.on_server(b'Z', 1, b"T").expect("z"), Verdict::Stop);
+        assert!(f.tracker.refused_transaction);
     }
 
     #[test]

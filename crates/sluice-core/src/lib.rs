@@ -6,11 +6,14 @@
 //! binary stays a thin shell.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod cancel;
 pub mod client;
 pub mod listen;
+pub mod metrics;
 pub mod params;
 pub mod pool;
+pub mod registry;
 pub mod relay;
 pub mod server;
 pub mod settings;
@@ -34,6 +37,11 @@ const JANITOR_PERIOD: Duration = Duration::from_millis(500);
 pub struct Sluice {
     shared: Arc<Shared>,
     tasks: TaskTracker,
+    /// Where `/metrics` listens, when `metrics_addr` is set and bound.
+    metrics_addr: Option<std::net::SocketAddr>,
+    /// Not in `tasks`: it must keep answering `/readyz` (503) while
+    /// clients drain, so `wait` aborts it at the very end.
+    metrics_task: Option<tokio::task::AbortHandle>,
 }
 
 impl Sluice {
@@ -43,7 +51,19 @@ impl Sluice {
         let tasks = TaskTracker::new();
         listen::spawn_accept_loops(listeners, shared.clone(), tasks.clone());
         tasks.spawn(janitor(shared.clone()));
-        Sluice { shared, tasks }
+        tasks.spawn(admin::periodic::stats_loop(shared.clone()));
+        let (metrics_addr, metrics_task) = start_metrics(&shared);
+        Sluice {
+            shared,
+            tasks,
+            metrics_addr,
+            metrics_task,
+        }
+    }
+
+    /// The bound Prometheus address (useful with port 0).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_addr
     }
 
     pub fn shared(&self) -> &Arc<Shared> {
@@ -57,15 +77,8 @@ impl Sluice {
 
     /// Begin shutting down in `mode` (see [`RunState`]).
     pub fn shutdown(&self, mode: RunState) {
-        self.shared.run_state.send_replace(mode);
-        if matches!(mode, RunState::Immediate | RunState::WaitForServers) {
-            for pool in self.shared.pools() {
-                pool.fail_waiters(sluice_proto::PgError::fatal(
-                    sluice_proto::SqlState::ADMIN_SHUTDOWN,
-                    "pooler is shutting down",
-                ));
-            }
-        }
+        // Shared with the console's SHUTDOWN (it also releases paused pools).
+        admin::control::shutdown(&self.shared, mode);
     }
 
     /// Wait until every task has finished (after `shutdown`).
@@ -74,6 +87,31 @@ impl Sluice {
         self.tasks.wait().await;
         for pool in self.shared.pools() {
             pool.close_idle();
+        }
+        if let Some(task) = self.metrics_task {
+            task.abort();
+        }
+    }
+}
+
+/// Bind `metrics_addr` now (so its port is known when `start` returns)
+/// and serve it. A bind failure is logged, not fatal: pooling matters more.
+fn start_metrics(
+    shared: &Arc<Shared>,
+) -> (Option<std::net::SocketAddr>, Option<tokio::task::AbortHandle>) {
+    let settings = shared.settings();
+    let Some(addr) = settings.config.general.metrics_addr.as_deref() else {
+        return (None, None);
+    };
+    match metrics::bind(addr) {
+        Ok((listener, local)) => {
+            tracing::info!("metrics listening on {local}");
+            let task = tokio::spawn(metrics::serve(listener, shared.clone()));
+            (Some(local), Some(task.abort_handle()))
+        }
+        Err(e) => {
+            tracing::error!("cannot listen for metrics on {addr}: {e}");
+            (None, None)
         }
     }
 }
@@ -92,6 +130,10 @@ async fn janitor(shared: Arc<Shared>) {
             return;
         }
         for pool in shared.pools() {
+            // A paused pool must stay empty until RESUME.
+            if pool.is_paused() {
+                continue;
+            }
             let wanted = pool.janitor_pass(
                 pool.stats
                     .client_login_count

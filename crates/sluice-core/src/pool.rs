@@ -20,9 +20,10 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Instant;
 
 use sluice_proto::{PgError, SqlState};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use crate::params::VarCache;
+use crate::registry::ServerInfo;
 use crate::server::{self, ConnIdentity, ServerConn, ServerCredential, ServerError};
 use crate::settings::{PoolLimits, ServerTarget};
 use crate::stats::PoolStats;
@@ -153,6 +154,8 @@ pub struct Pool {
     tracked: Arc<[String]>,
     ids: Arc<AtomicU64>,
     pub stats: PoolStats,
+    /// PAUSE: while true, checkouts wait (admin console, SIGUSR1).
+    paused: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Pool {
@@ -205,6 +208,7 @@ impl Pool {
             tracked,
             ids,
             stats: PoolStats::default(),
+            paused: watch::channel(false).0,
         });
         pool.db_group.register(&pool);
         pool.user_group.register(&pool);
@@ -340,6 +344,7 @@ impl Pool {
 
     /// Get a server for a client, waiting in line if the pool is full.
     pub async fn checkout(self: &Arc<Self>) -> Result<PooledServer, CheckoutError> {
+        self.wait_unpaused().await;
         let started = Instant::now();
         loop {
             let attempt = self.try_checkout_now();
@@ -645,6 +650,34 @@ impl Pool {
         for conn in idle {
             self.discard_unlinked(conn);
         }
+    }
+
+    /// Hold new checkouts until [`Pool::resume`] (PAUSE).
+    pub fn pause(&self) {
+        self.paused.send_replace(true);
+    }
+
+    pub fn resume(&self) {
+        self.paused.send_replace(false);
+    }
+
+    pub fn is_paused(&self) -> bool {
+        *self.paused.borrow()
+    }
+
+    /// Paused clients queue here rather than in the waiter list, so a
+    /// PAUSE never hands them an error and their wait is not counted
+    /// against query_wait_timeout.
+    async fn wait_unpaused(&self) {
+        let mut rx = self.paused.subscribe();
+        // The sender lives as long as the pool, so wait_for only fails if
+        // the pool is gone, and then there is nothing to wait for.
+        let _ = rx.wait_for(|paused| !paused).await;
+    }
+
+    /// The idle servers, for SHOW SERVERS / SHOW POOLS.
+    pub fn idle_servers(&self) -> Vec<ServerInfo> {
+        lock(&self.state).idle.iter().map(ServerInfo::of).collect()
     }
 
     /// Fail every waiting client (KILL, shutdown).

@@ -42,6 +42,8 @@ pub struct Shared {
     pub run_state: watch::Sender<RunState>,
     /// Random per process: salts mock SCRAM exchanges for unknown users.
     pub mock_seed: [u8; 32],
+    /// Client registry, pause/disable state and stats averages.
+    pub admin: crate::admin::AdminState,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -63,6 +65,7 @@ impl Shared {
             ids: Arc::new(AtomicU64::new(1)),
             run_state,
             mock_seed: rand::random(),
+            admin: Default::default(),
         })
     }
 
@@ -101,6 +104,11 @@ impl Shared {
         lock(&self.db_groups).get(name).map_or(0, |g| g.current())
     }
 
+    /// Connections counted against `max_user_connections` for a user.
+    pub fn user_connections(&self, name: &str) -> usize {
+        lock(&self.user_groups).get(name).map_or(0, |g| g.current())
+    }
+
     /// The pool serving `client_user` on `db`, created on first use.
     pub fn pool_for(&self, db: &Database, client_user: &str) -> Arc<Pool> {
         let settings = self.settings();
@@ -117,7 +125,7 @@ impl Shared {
         let db_group = Self::group(&self.db_groups, &db.name);
         let user_group = Self::group(&self.user_groups, &target.user);
         let mut pools = lock(&self.pools);
-        pools
+        let pool = pools
             .entry(key.clone())
             .or_insert_with(|| {
                 Pool::new(
@@ -134,7 +142,12 @@ impl Shared {
                     self.ids.clone(),
                 )
             })
-            .clone()
+            .clone();
+        // A pool born while its database is paused starts paused.
+        if self.admin.is_paused(&db.name) {
+            pool.pause();
+        }
+        pool
     }
 
     /// Swap in new settings and re-derive every pool's limits, target and

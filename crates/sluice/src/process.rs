@@ -87,29 +87,54 @@ pub fn switch_user(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// HUP reloads; TERM/INT/QUIT shut down (a second TERM or INT is
-/// immediate). Returns once a shutdown has begun.
+/// HUP reloads; USR1/USR2 pause/resume; TERM/INT/QUIT shut down (a
+/// second TERM or INT is immediate). Returns once a shutdown has begun,
+/// by signal or by the console's SHUTDOWN.
 pub async fn handle_signals(sluice: &Sluice, config_path: &Path) {
-    let (Ok(mut hup), Ok(mut term), Ok(mut int), Ok(mut quit)) = (
+    let (Ok(mut hup), Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut usr1), Ok(mut usr2)) = (
         signal(SignalKind::hangup()),
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::quit()),
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::user_defined2()),
     ) else {
         tracing::error!("cannot install signal handlers");
         return;
     };
+    let mut run_state = sluice.shared().run_state.subscribe();
     let name = loop {
         tokio::select! {
             _ = hup.recv() => reload(sluice, config_path),
+            _ = usr1.recv() => {
+                // PAUSE waits for servers to come back; don't block signals.
+                let shared = sluice.shared().clone();
+                tokio::spawn(async move {
+                    if let Err(e) = sluice_core::admin::control::pause(&shared, None).await {
+                        tracing::warn!("SIGUSR1: {}", e.message);
+                    }
+                });
+            }
+            _ = usr2.recv() => {
+                if let Err(e) = sluice_core::admin::control::resume(sluice.shared(), None) {
+                    tracing::warn!("SIGUSR2: {}", e.message);
+                }
+            }
             _ = term.recv() => break "TERM",
             _ = int.recv() => break "INT",
             _ = quit.recv() => break "QUIT",
+            _ = sluice_core::admin::until_state(&mut run_state, |s| *s != RunState::Running) => break "",
         }
     };
-    let mode = cli::shutdown_mode(name);
-    tracing::info!("got SIG{name}, shutting down ({mode:?})");
-    sluice.shutdown(mode);
+    let mode = if name.is_empty() {
+        // The console's SHUTDOWN already set the mode.
+        sluice.shared().run_state()
+    } else {
+        let mode = cli::shutdown_mode(name);
+        tracing::info!("got SIG{name}, shutting down ({mode:?})");
+        sluice.shutdown(mode);
+        mode
+    };
     if mode == RunState::Immediate {
         return;
     }

@@ -20,7 +20,7 @@ use self::io::{report, send, ClientError};
 use self::session::Session;
 use self::startup::{check_startup, read_opening, Opening};
 use crate::params::VarCache;
-use crate::settings::ADMIN_DATABASES;
+use crate::registry::{ClientHandle, ClientInfo};
 use crate::shared::{RunState, Shared};
 use crate::stream::Stream;
 
@@ -54,6 +54,7 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
             return;
         }
         Ok(Ok(Opening::Cancel(key))) => {
+            shared.admin.cancel_requests.fetch_add(1, Ordering::Relaxed);
             shared
                 .cancels
                 .cancel(key, general.cancel_wait_timeout)
@@ -62,6 +63,12 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
         }
         Ok(Ok(Opening::Login(msg))) => msg,
     };
+    // The console is exempt from max_client_conn and stays reachable
+    // during shutdown, as in PgBouncer.
+    if crate::admin::is_admin_login(&msg) {
+        crate::admin::serve(stream, shared, msg, addr, port, started).await;
+        return;
+    }
     let count = shared.clients.fetch_add(1, Ordering::AcqRel) + 1;
     let _count = ClientCount(&shared);
     let result: Result<(), ClientError> = if count > general.max_client_conn {
@@ -87,6 +94,7 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
             )),
             Ok(Err(e)) => Err(e),
             Ok(Ok(parts)) => {
+                let handle = register(&shared, &stream, &parts);
                 let session = Session {
                     stream,
                     shared: shared.clone(),
@@ -94,8 +102,9 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
                     vars: parts.vars,
                     cancel: parts.cancel,
                     max_packet: general.max_packet_size,
+                    client: handle.entry.clone(),
                 };
-                run_session(session, &addr, port, started).await;
+                run_session(session, &addr, port, started, &handle).await;
                 return;
             }
         }
@@ -105,8 +114,39 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
     }
 }
 
-async fn run_session(mut session: Session, addr: &str, port: u16, started: Instant) {
-    let result = session.run().await;
+/// Enter a logged-in client in the registry (SHOW CLIENTS, KILL).
+fn register(shared: &Arc<Shared>, stream: &Stream, parts: &LoggedIn) -> ClientHandle {
+    let (addr, port) = stream.peer();
+    let (local_addr, local_port) = stream.local();
+    let info = ClientInfo {
+        user: parts.user.clone(),
+        database: parts.pool.key.database.clone(),
+        pool_user: parts.pool.key.user.clone(),
+        addr,
+        port,
+        local_addr,
+        local_port,
+        application_name: parts.vars.get("application_name").unwrap_or("").to_string(),
+        remote_pid: 0,
+    };
+    shared.admin.registry.register(shared.next_id(), info)
+}
+
+async fn run_session(
+    mut session: Session,
+    addr: &str,
+    port: u16,
+    started: Instant,
+    handle: &ClientHandle,
+) {
+    // KILL / KILL_CLIENT end the session wherever it is; dropping the
+    // session future closes a linked server, which is what they ask for.
+    let result = tokio::select! {
+        result = session.run() => result,
+        reason = handle.entry.killed() => {
+            Err(ClientError::fatal(SqlState::PROTOCOL_VIOLATION, reason))
+        }
+    };
     let key = &session.pool.key;
     let reason = match &result {
         Ok(()) => "client close request".to_string(),
@@ -133,6 +173,7 @@ async fn close(stream: &mut Stream, e: &ClientError, addr: &str, port: u16, star
 }
 
 struct LoggedIn {
+    user: String,
     pool: Arc<crate::pool::Pool>,
     vars: VarCache,
     cancel: crate::cancel::Registration,
@@ -171,12 +212,6 @@ async fn login(
             request.user
         );
     }
-    if ADMIN_DATABASES.contains(&request.database.as_str()) {
-        return Err(ClientError::fatal(
-            SqlState::FEATURE_NOT_SUPPORTED,
-            "the admin console is not available yet",
-        ));
-    }
     let auth = auth::authenticate(stream, &request.user, &settings, &shared.mock_seed).await?;
     let pass_through = match auth {
         AuthResult::Accepted { pass_through } => pass_through,
@@ -197,6 +232,12 @@ async fn login(
             format!("no such database: {}", request.database),
         ));
     };
+    if shared.admin.is_disabled(&db.name) {
+        return Err(ClientError::fatal(
+            SqlState::PROTOCOL_VIOLATION,
+            format!("database \"{}\" is disabled", db.name),
+        ));
+    }
     let pool = shared.pool_for(&db, &request.user);
     if let Some(credential) = pass_through {
         if db.user.is_none() {
@@ -233,5 +274,10 @@ async fn login(
     backend::ready_for_query(b'I', &mut buf);
     send(stream, &mut buf).await?;
     pool.stats.add(&pool.stats.client_login_count, 1);
-    Ok(LoggedIn { pool, vars, cancel })
+    Ok(LoggedIn {
+        user: request.user,
+        pool,
+        vars,
+        cancel,
+    })
 }

@@ -31,6 +31,8 @@ pub struct Session {
     pub vars: VarCache,
     pub cancel: Registration,
     pub max_packet: usize,
+    /// This client's registry entry (SHOW CLIENTS state, link, timings).
+    pub client: Arc<crate::registry::ClientEntry>,
 }
 
 /// How one link ended.
@@ -54,17 +56,20 @@ impl Session {
             let Some((first, n)) = self.wait_for_client(&mut run_state).await? else {
                 return Ok(());
             };
+            self.client.set_waiting();
             let mut server = self
                 .pool
                 .checkout()
                 .await
                 .map_err(|e| ClientError::Fatal(e.to_client_error()))?;
+            self.client.set_linked(server.conn());
             let end = self
                 .serve_link(&mut server, &first[..n], &mut run_state)
                 .await;
             // Stop forwarding cancels (and let in-flight ones land) before
             // the server can reach anyone else.
             self.cancel.slot.unlink().await;
+            self.client.link_ended(&self.pool);
             match end {
                 LinkEnd::Released => {
                     self.finish_link(server, false).await;

@@ -1,0 +1,455 @@
+//! Prometheus endpoint on `metrics_addr`: `/metrics` in the text
+//! exposition format, `/healthz` (always 200 while the process serves)
+//! and `/readyz` (200 only while running and not paused or draining).
+//!
+//! Metric names, types and labels copy prometheus-community's
+//! pgbouncer_exporter (current `pgbouncer_stats_totals_*` names and the
+//! pre-0.11 `pgbouncer_stats_*` aliases dashboards still query), so a
+//! scrape config can drop the exporter sidecar; Sluice's own additions
+//! are under `sluice_`. Every value is computed at scrape time from the
+//! same data the admin console shows, so the two always agree. The HTTP
+//! side is a deliberately tiny HTTP/1.1 responder: one request per
+//! connection, bounded head, short timeouts.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::admin::data::{self, Counters};
+use crate::admin::PGBOUNCER_VERSION;
+use crate::shared::{RunState, Shared};
+use crate::stats::{HistogramSnapshot, HISTOGRAM_BOUNDS};
+
+/// Largest request head we read (requests have no body we care about).
+const MAX_HEAD: usize = 8 * 1024;
+/// A scraper that does not send its request within this time is dropped.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Bind `addr` ("host:port", "*" for every address) synchronously, so the
+/// caller learns the port before any client could scrape.
+pub fn bind(addr: &str) -> io::Result<(TcpListener, SocketAddr)> {
+    let addr = match addr.strip_prefix("*:") {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => addr.to_string(),
+    };
+    let std_listener = std::net::TcpListener::bind(&addr)?;
+    std_listener.set_nonblocking(true)?;
+    let local = std_listener.local_addr()?;
+    Ok((TcpListener::from_std(std_listener)?, local))
+}
+
+/// Accept scrapes until an immediate shutdown (or until the task is
+/// aborted when the instance has finished).
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+    let mut run_state = shared.run_state.subscribe();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(REQUEST_TIMEOUT, handle(stream, &shared)).await;
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!("metrics accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = crate::admin::until_state(&mut run_state, |s| *s == RunState::Immediate) => return,
+        }
+    }
+}
+
+async fn handle(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
+    let mut head = Vec::with_capacity(512);
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        if head.len() > MAX_HEAD {
+            return respond(&mut stream, 431, "text/plain", "request head too large\n", true).await;
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(&chunk[..n]);
+    }
+    let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.split(' ');
+    let method = parts.next().unwrap_or("");
+    let target = parts.next().unwrap_or("");
+    let path = target.split('?').next().unwrap_or("");
+    let with_body = method != "HEAD";
+    if method != "GET" && method != "HEAD" {
+        return respond(&mut stream, 405, "text/plain", "method not allowed\n", with_body).await;
+    }
+    match path {
+        "/metrics" => {
+            let body = render(shared);
+            respond(
+                &mut stream,
+                200,
+                "text/plain; version=0.0.4; charset=utf-8",
+                &body,
+                with_body,
+            )
+            .await
+        }
+        "/healthz" => respond(&mut stream, 200, "text/plain", "ok\n", with_body).await,
+        "/readyz" => {
+            if is_ready(shared) {
+                respond(&mut stream, 200, "text/plain", "ready\n", with_body).await
+            } else {
+                respond(&mut stream, 503, "text/plain", "not ready\n", with_body).await
+            }
+        }
+        _ => respond(&mut stream, 404, "text/plain", "not found\n", with_body).await,
+    }
+}
+
+/// Ready = accepting and serving new clients: running, not paused.
+pub fn is_ready(shared: &Shared) -> bool {
+    shared.run_state() == RunState::Running && !shared.admin.paused_all()
+}
+
+async fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    content_type: &str,
+    body: &str,
+    with_body: bool,
+) -> io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        431 => "Request Header Fields Too Large",
+        _ => "Service Unavailable",
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    if with_body {
+        out.push_str(body);
+    }
+    stream.write_all(out.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+/// Text exposition writer: one `# HELP`/`# TYPE` per family, escaped labels.
+struct Out {
+    text: String,
+}
+
+type Labels<'a> = &'a [(&'a str, &'a str)];
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.text, "# HELP {name} {help}");
+        let _ = writeln!(self.text, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: Labels<'_>, value: f64) {
+        self.text.push_str(name);
+        if !labels.is_empty() {
+            self.text.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.text.push(',');
+                }
+                let _ = write!(self.text, "{k}=\"{}\"", escape(v));
+            }
+            self.text.push('}');
+        }
+        let _ = writeln!(self.text, " {value}");
+    }
+
+    /// A family with one unlabelled sample.
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+
+    fn histogram(&mut self, name: &str, labels: Labels<'_>, h: &HistogramSnapshot) {
+        let bucket = format!("{name}_bucket");
+        for (i, count) in h.cumulative.iter().enumerate() {
+            let le = HISTOGRAM_BOUNDS
+                .get(i)
+                .map_or("+Inf".to_string(), |b| b.to_string());
+            let mut with_le: Vec<(&str, &str)> = labels.to_vec();
+            with_le.push(("le", &le));
+            self.sample(&bucket, &with_le, *count as f64);
+        }
+        self.sample(&format!("{name}_sum"), labels, h.sum_seconds);
+        let total = h.cumulative.last().copied().unwrap_or(0);
+        self.sample(&format!("{name}_count"), labels, total as f64);
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Per-database counters as the exporter names them: (suffix, help,
+/// value of a `Counters`; µs converted to seconds).
+type CounterDef = (&'static str, &'static str, fn(&Counters) -> f64);
+
+const STATS_TOTALS: [CounterDef; 10] = [
+    ("queries_pooled_total", "Total number of SQL queries pooled", |c| c.query_count as f64),
+    ("queries_duration_seconds_total", "Total number of seconds spent waiting for queries", |c| c.query_time as f64 / 1e6),
+    ("received_bytes_total", "Total volume in bytes of network traffic received by pgbouncer", |c| c.bytes_received as f64),
+    ("sent_bytes_total", "Total volume in bytes of network traffic sent by pgbouncer", |c| c.bytes_sent as f64),
+    ("client_wait_seconds_total", "Time spent by clients waiting for a server in seconds", |c| c.wait_time as f64 / 1e6),
+    ("sql_transactions_pooled_total", "Total number of SQL transactions pooled", |c| c.xact_count as f64),
+    ("server_in_transaction_seconds_total", "Total number of seconds spent by pgbouncer when connected to PostgreSQL in a transaction", |c| c.xact_time as f64 / 1e6),
+    ("client_parses_total", "Total number of prepared statements created by clients", |c| c.client_parse_count as f64),
+    ("server_parses_total", "Total number of prepared statements created on a server", |c| c.server_parse_count as f64),
+    ("binds_total", "Total number of prepared statements readied for execution by clients", |c| c.bind_count as f64),
+];
+
+const SERVER_ASSIGNMENTS: CounterDef = (
+    "server_assignments_total",
+    "Total number of times a server was assigned to a client",
+    |c| c.server_assignment_count as f64,
+);
+
+/// Render every metric.
+pub fn render(shared: &Shared) -> String {
+    let mut out = Out {
+        text: String::with_capacity(8 * 1024),
+    };
+    out.single("pgbouncer_up", "gauge", "The pgbouncer scrape succeeded", 1.0);
+    out.family(
+        "pgbouncer_version_info",
+        "gauge",
+        "The pgbouncer version info",
+    );
+    out.sample(
+        "pgbouncer_version_info",
+        &[("version", PGBOUNCER_VERSION)],
+        1.0,
+    );
+    render_lists(&mut out, shared);
+    render_config(&mut out, shared);
+    render_clients(&mut out, shared);
+    render_databases(&mut out, shared);
+    render_stats(&mut out, shared);
+    render_pools(&mut out, shared);
+    out.single(
+        "sluice_cancel_requests_total",
+        "counter",
+        "Cancel requests received from clients",
+        shared.admin.cancel_requests.load(Ordering::Relaxed) as f64,
+    );
+    out.text
+}
+
+fn render_lists(out: &mut Out, shared: &Shared) {
+    for (list, n) in data::lists(shared) {
+        let (name, help) = match list {
+            "databases" => ("pgbouncer_databases", "Count of databases"),
+            "users" => ("pgbouncer_users", "Count of users"),
+            "pools" => ("pgbouncer_pools", "Count of pools"),
+            "free_clients" => ("pgbouncer_free_clients", "Count of free clients"),
+            "used_clients" => ("pgbouncer_used_clients", "Count of used clients"),
+            "login_clients" => ("pgbouncer_login_clients", "Count of clients in login state"),
+            "free_servers" => ("pgbouncer_free_servers", "Count of free servers"),
+            "used_servers" => ("pgbouncer_used_servers", "Count of used servers"),
+            "dns_names" => ("pgbouncer_cached_dns_names", "Count of DNS names in the cache"),
+            "dns_zones" => ("pgbouncer_cached_dns_zones", "Count of DNS zones in the cache"),
+            "dns_queries" => ("pgbouncer_in_flight_dns_queries", "Count of in-flight DNS queries"),
+            _ => continue,
+        };
+        out.single(name, "gauge", help, n as f64);
+    }
+}
+
+fn render_config(out: &mut Out, shared: &Shared) {
+    let settings = shared.settings();
+    let g = &settings.config.general;
+    out.single(
+        "pgbouncer_config_max_client_connections",
+        "gauge",
+        "Config maximum number of client connections",
+        g.max_client_conn as f64,
+    );
+    out.single(
+        "pgbouncer_config_max_user_connections",
+        "gauge",
+        "Config maximum number of server connections per user",
+        g.max_user_connections as f64,
+    );
+}
+
+fn render_clients(out: &mut Out, shared: &Shared) {
+    let mut counts: BTreeMap<(String, String, String, &'static str), usize> = BTreeMap::new();
+    for c in shared.admin.registry.clients() {
+        let i = &c.info;
+        *counts
+            .entry((
+                i.database.clone(),
+                i.user.clone(),
+                i.application_name.clone(),
+                c.state().as_str(),
+            ))
+            .or_default() += 1;
+    }
+    out.family(
+        "pgbouncer_client_connections",
+        "gauge",
+        "Client connections by database, user, application_name and state",
+    );
+    for ((db, user, app, state), n) in counts {
+        out.sample(
+            "pgbouncer_client_connections",
+            &[
+                ("database", &db),
+                ("user", &user),
+                ("application_name", &app),
+                ("state", state),
+            ],
+            n as f64,
+        );
+    }
+}
+
+fn render_databases(out: &mut Out, shared: &Shared) {
+    let dbs = data::databases(shared);
+    type DbGauge = (&'static str, &'static str, fn(&data::DbView) -> f64);
+    let gauges: [DbGauge; 6] = [
+        ("pool_size", "Maximum number of server connections", |d| d.pool_size as f64),
+        ("reserve_pool", "Maximum number of additional connections for this database", |d| d.reserve_pool_size as f64),
+        ("max_connections", "Maximum number of allowed connections for this database", |d| d.max_connections as f64),
+        ("current_connections", "Current number of connections for this database", |d| d.current_connections as f64),
+        ("paused", "1 if this database is currently paused, else 0", |d| f64::from(u8::from(d.paused))),
+        ("disabled", "1 if this database is currently disabled, else 0", |d| f64::from(u8::from(d.disabled))),
+    ];
+    for (suffix, help, value) in gauges {
+        let name = format!("pgbouncer_databases_{suffix}");
+        out.family(&name, "gauge", help);
+        for d in &dbs {
+            let port = d.port.to_string();
+            let mode = d.pool_mode.map(|m| m.to_string()).unwrap_or_default();
+            out.sample(
+                &name,
+                &[
+                    ("name", &d.name),
+                    ("host", d.host.as_deref().unwrap_or("")),
+                    ("port", &port),
+                    ("database", &d.database),
+                    ("force_user", d.force_user.as_deref().unwrap_or("")),
+                    ("pool_mode", &mode),
+                ],
+                value(d),
+            );
+        }
+    }
+}
+
+fn render_stats(out: &mut Out, shared: &Shared) {
+    let totals = data::totals_by_db(shared);
+    let mut current: Vec<CounterDef> = STATS_TOTALS.to_vec();
+    current.push(SERVER_ASSIGNMENTS);
+    for (prefix, defs) in [
+        ("pgbouncer_stats_totals_", &current[..]),
+        // The pre-0.11 exporter names, still used by common dashboards.
+        ("pgbouncer_stats_", &STATS_TOTALS[..7]),
+    ] {
+        for (suffix, help, value) in defs {
+            let name = format!("{prefix}{suffix}");
+            out.family(&name, "counter", help);
+            for (db, c) in &totals {
+                out.sample(&name, &[("database", db)], value(c));
+            }
+        }
+    }
+}
+
+fn render_pools(out: &mut Out, shared: &Shared) {
+    let pools = data::pools(shared);
+    type PoolGauge = (&'static str, &'static str, fn(&data::PoolView) -> f64);
+    let gauges: [PoolGauge; 12] = [
+        ("client_active_connections", "Client connections that are linked to server connection and can process queries", |p| p.cl_active as f64),
+        ("client_active_cancel_connections", "Client connections that have forwarded query cancellations to the server", |_| 0.0),
+        ("client_waiting_connections", "Client connections that have sent queries but have not yet got a server connection", |p| p.cl_waiting as f64),
+        ("client_waiting_cancel_connections", "Client connections that have not forwarded query cancellations to the server yet", |_| 0.0),
+        ("server_active_connections", "Server connections that are linked to a client", |p| p.sv_active as f64),
+        ("server_active_cancel_connections", "Server connections that are currently forwarding a cancel request", |_| 0.0),
+        ("server_being_canceled_connections", "Servers that normally could become idle but are waiting to do so until all in-flight cancel requests have completed", |_| 0.0),
+        ("server_idle_connections", "Server connections that are unused and immediately usable for client queries", |p| p.sv_idle as f64),
+        ("server_used_connections", "Server connections that have been idle for more than server_check_delay", |p| p.sv_used as f64),
+        ("server_testing_connections", "Server connections that are currently running either server_reset_query or server_check_query", |_| 0.0),
+        ("server_login_connections", "Server connections currently in the process of logging in", |p| p.sv_login as f64),
+        ("client_maxwait_seconds", "Age of oldest unserved client connection, in seconds", |p| p.maxwait.as_secs() as f64),
+    ];
+    for (suffix, help, value) in gauges {
+        let name = format!("pgbouncer_pools_{suffix}");
+        out.family(&name, "gauge", help);
+        for p in &pools {
+            out.sample(&name, &[("database", &p.database), ("user", &p.user)], value(p));
+        }
+    }
+    let real: Vec<_> = pools.iter().filter_map(|p| p.pool.as_ref()).collect();
+    out.family(
+        "sluice_pool_paused",
+        "gauge",
+        "1 while the pool holds new queries (PAUSE, KILL)",
+    );
+    for p in &real {
+        let labels = [("database", p.key.database.as_str()), ("user", p.key.user.as_str())];
+        out.sample("sluice_pool_paused", &labels, f64::from(u8::from(p.is_paused())));
+    }
+    out.family(
+        "sluice_client_wait_seconds",
+        "histogram",
+        "Time clients waited for a server connection",
+    );
+    for p in &real {
+        let labels = [("database", p.key.database.as_str()), ("user", p.key.user.as_str())];
+        out.histogram("sluice_client_wait_seconds", &labels, &p.stats.wait_hist.snapshot());
+    }
+    out.family(
+        "sluice_transaction_seconds",
+        "histogram",
+        "Time a server stayed linked to a client in transaction and statement mode",
+    );
+    for p in &real {
+        let labels = [("database", p.key.database.as_str()), ("user", p.key.user.as_str())];
+        out.histogram("sluice_transaction_seconds", &labels, &p.stats.xact_hist.snapshot());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_label_values() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn histogram_lines() {
+        let mut out = Out { text: String::new() };
+        let h = HistogramSnapshot {
+            cumulative: (0..=HISTOGRAM_BOUNDS.len() as u64).collect(),
+            sum_seconds: 1.5,
+        };
+        out.histogram("x", &[("database", "d")], &h);
+        assert!(out.text.contains("x_bucket{database=\"d\",le=\"0.0005\"} 0\n"));
+        assert!(out.text.contains("x_bucket{database=\"d\",le=\"+Inf\"} 14\n"));
+        assert!(out.text.contains("x_sum{database=\"d\"} 1.5\n"));
+        assert!(out.text.contains("x_count{database=\"d\"} 14\n"));
+    }
+}

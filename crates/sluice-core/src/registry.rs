@@ -1,0 +1,251 @@
+//! Who is connected, for SHOW CLIENTS / SHOW SERVERS, the pool counters
+//! of SHOW POOLS and the admin console's KILL commands.
+//!
+//! Every logged-in client (admin sessions too) registers one entry and
+//! keeps an `Arc` to it; dropping the returned [`ClientHandle`] removes it.
+//! The session updates the entry with relaxed atomics (state, request
+//! time) and one uncontended mutex per link (which server it holds), so
+//! the hot path pays almost nothing and readers never block a session for
+//! long. Idle servers are reported by their pool; linked ones through the
+//! client that holds them, so no second table of servers is kept.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+
+use sluice_config::PoolMode;
+
+use crate::pool::Pool;
+use crate::server::{ServerAddr, ServerConn};
+
+/// What a client is doing, as SHOW CLIENTS names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ClientState {
+    /// Logged in, no server (PgBouncer's CL_ACTIVE without a link).
+    Idle = 0,
+    /// Sent a query, waiting for a server (CL_WAITING).
+    Waiting = 1,
+    /// Linked to a server.
+    Active = 2,
+}
+
+impl ClientState {
+    fn from_u8(v: u8) -> ClientState {
+        match v {
+            1 => ClientState::Waiting,
+            2 => ClientState::Active,
+            _ => ClientState::Idle,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientState::Idle => "idle",
+            ClientState::Waiting => "waiting",
+            ClientState::Active => "active",
+        }
+    }
+}
+
+/// A snapshot of one server connection for SHOW SERVERS.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    pub id: u64,
+    pub addr: String,
+    pub port: u16,
+    pub local_addr: String,
+    pub local_port: u16,
+    pub connect_time: SystemTime,
+    /// When the server was last handed to (or given back by) a client.
+    pub request_time: SystemTime,
+    /// Backend PID from BackendKeyData (0 if the server sent none).
+    pub remote_pid: i32,
+    pub generation: u64,
+}
+
+impl ServerInfo {
+    pub fn of(conn: &ServerConn) -> ServerInfo {
+        let (addr, port) = match &conn.addr {
+            ServerAddr::Tcp(host, port) => (host.clone(), *port),
+            ServerAddr::Unix(path) => (path.display().to_string(), 0),
+        };
+        let (local_addr, local_port) = conn.stream.local();
+        ServerInfo {
+            id: conn.id,
+            addr,
+            port,
+            local_addr,
+            local_port,
+            connect_time: wall_clock(conn.created),
+            request_time: wall_clock(conn.last_used),
+            remote_pid: conn.key.map_or(0, |k| k.pid),
+            generation: conn.generation,
+        }
+    }
+}
+
+/// Convert a monotonic instant in the past to wall-clock time.
+pub fn wall_clock(at: Instant) -> SystemTime {
+    SystemTime::now() - at.elapsed()
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Fixed facts about a client, known at login.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub user: String,
+    pub database: String,
+    /// User of the pool (the forced user where the database has one).
+    pub pool_user: String,
+    pub addr: String,
+    pub port: u16,
+    pub local_addr: String,
+    pub local_port: u16,
+    pub application_name: String,
+    /// Peer PID on a Unix socket, else 0.
+    pub remote_pid: i32,
+}
+
+/// One registered client.
+#[derive(Debug)]
+pub struct ClientEntry {
+    pub id: u64,
+    pub info: ClientInfo,
+    pub connect_time: SystemTime,
+    state: AtomicU8,
+    /// Unix time in µs of the last request (start of the last wait/link).
+    request_time_us: AtomicU64,
+    /// The linked server and when the link began.
+    link: Mutex<Option<(ServerInfo, Instant)>>,
+    /// Set once by KILL / KILL_CLIENT: the reason the session must end with.
+    kill: watch::Sender<Option<&'static str>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl ClientEntry {
+    pub fn state(&self) -> ClientState {
+        ClientState::from_u8(self.state.load(Ordering::Relaxed))
+    }
+
+    /// The client sent a query and now waits for a server.
+    pub fn set_waiting(&self) {
+        self.request_time_us.store(now_us(), Ordering::Relaxed);
+        self.state
+            .store(ClientState::Waiting as u8, Ordering::Relaxed);
+    }
+
+    /// The client got `conn`.
+    pub fn set_linked(&self, conn: &ServerConn) {
+        *lock(&self.link) = Some((ServerInfo::of(conn), Instant::now()));
+        self.state.store(ClientState::Active as u8, Ordering::Relaxed);
+    }
+
+    /// The link to a server of `pool` ended (released or not): back to
+    /// idle, and the link's time goes into the pool's xact/query time
+    /// where a link is a transaction (not in session mode, where it is
+    /// the whole session).
+    pub fn link_ended(&self, pool: &Pool) {
+        let link = lock(&self.link).take();
+        self.state.store(ClientState::Idle as u8, Ordering::Relaxed);
+        if let Some((_, since)) = link {
+            if pool.config().limits.pool_mode != PoolMode::Session {
+                pool.stats.record_link_time(since.elapsed());
+            }
+        }
+    }
+
+    pub fn link(&self) -> Option<ServerInfo> {
+        lock(&self.link).as_ref().map(|(s, _)| s.clone())
+    }
+
+    pub fn request_time(&self) -> SystemTime {
+        UNIX_EPOCH + std::time::Duration::from_micros(self.request_time_us.load(Ordering::Relaxed))
+    }
+
+    /// Ask the session to end with `reason` (FATAL to the client).
+    pub fn kill(&self, reason: &'static str) {
+        self.kill.send_replace(Some(reason));
+    }
+
+    /// Resolves with the reason once the client was killed.
+    pub async fn killed(&self) -> &'static str {
+        let mut rx = self.kill.subscribe();
+        loop {
+            if let Some(reason) = *rx.borrow_and_update() {
+                return reason;
+            }
+            if rx.changed().await.is_err() {
+                // The sender lives in self, so this cannot happen; wait forever.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+/// Every logged-in client, by id (so listings come out in login order).
+#[derive(Debug, Default)]
+pub struct Registry {
+    clients: Mutex<BTreeMap<u64, Arc<ClientEntry>>>,
+}
+
+/// Keeps a client registered; unregisters on drop.
+#[derive(Debug)]
+pub struct ClientHandle {
+    registry: Arc<Registry>,
+    pub entry: Arc<ClientEntry>,
+}
+
+impl Drop for ClientHandle {
+    fn drop(&mut self) {
+        lock(&self.registry.clients).remove(&self.entry.id);
+    }
+}
+
+impl Registry {
+    pub fn register(self: &Arc<Self>, id: u64, info: ClientInfo) -> ClientHandle {
+        let (kill, _) = watch::channel(None);
+        let entry = Arc::new(ClientEntry {
+            id,
+            info,
+            connect_time: SystemTime::now(),
+            state: AtomicU8::new(ClientState::Idle as u8),
+            request_time_us: AtomicU64::new(now_us()),
+            link: Mutex::new(None),
+            kill,
+        });
+        lock(&self.clients).insert(id, entry.clone());
+        ClientHandle {
+            registry: self.clone(),
+            entry,
+        }
+    }
+
+    /// Every registered client, in id order.
+    pub fn clients(&self) -> Vec<Arc<ClientEntry>> {
+        lock(&self.clients).values().cloned().collect()
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientEntry>> {
+        lock(&self.clients).get(&id).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.clients).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -125,8 +125,14 @@ fn expected_type(cmd: &str, col: &str) -> u32 {
         "TOTALS" if col == "name" => TEXT,
         "TOTALS" => NUMERIC,
         "CLIENTS" | "SERVERS" => match col {
-            "port" | "local_port" | "wait" | "wait_us" | "close_needed" | "remote_pid"
-            | "prepared_statements" | "id" => INT4,
+            "port"
+            | "local_port"
+            | "wait"
+            | "wait_us"
+            | "close_needed"
+            | "remote_pid"
+            | "prepared_statements"
+            | "id" => INT4,
             _ => TEXT,
         },
         "DATABASES" => text_if(&[
@@ -194,9 +200,11 @@ async fn every_show_matches_pgbouncer_1_25_2_headers_and_types() {
         let described = messages
             .iter()
             .find_map(|m| match m {
-                SimpleQueryMessage::RowDescription(cols) => {
-                    Some(cols.iter().map(|c| c.name().to_string()).collect::<Vec<_>>())
-                }
+                SimpleQueryMessage::RowDescription(cols) => Some(
+                    cols.iter()
+                        .map(|c| c.name().to_string())
+                        .collect::<Vec<_>>(),
+                ),
                 _ => None,
             })
             .expect("a RowDescription");
@@ -309,7 +317,10 @@ async fn show_numbers_agree_with_the_load() {
         (CLIENTS * XACTS) as u64 <= assignments && assignments <= (CLIENTS * XACTS + 1) as u64,
         "{t:?}"
     );
-    assert!(num(t, "bytes_received") > 0 && num(t, "bytes_sent") > 0, "{t:?}");
+    assert!(
+        num(t, "bytes_received") > 0 && num(t, "bytes_sent") > 0,
+        "{t:?}"
+    );
     assert!(num(t, "xact_time") > 0, "{t:?}");
     let stats = show(&console, "SHOW STATS").await;
     let s = find(&stats, "database", TEST_DB)[0];
@@ -337,7 +348,10 @@ async fn show_numbers_agree_with_the_load() {
     assert!((1..=5).contains(&servers_idle), "{p:?}");
     assert_eq!(val(p, "pool_mode"), "transaction");
     let servers = show(&console, "SHOW SERVERS").await;
-    assert_eq!(find(&servers, "database", TEST_DB).len() as u64, servers_idle);
+    assert_eq!(
+        find(&servers, "database", TEST_DB).len() as u64,
+        servers_idle
+    );
     let dbs = show(&console, "SHOW DATABASES").await;
     let d = find(&dbs, "name", TEST_DB)[0];
     assert_eq!(num(d, "current_client_connections"), CLIENTS as u64);
@@ -349,8 +363,14 @@ async fn show_numbers_agree_with_the_load() {
         CLIENTS as u64
     );
     let lists = show(&console, "SHOW LISTS").await;
-    assert_eq!(num(find(&lists, "list", "used_clients")[0], "items"), CLIENTS as u64 + 1);
-    assert_eq!(num(find(&lists, "list", "used_servers")[0], "items"), servers_idle);
+    assert_eq!(
+        num(find(&lists, "list", "used_clients")[0], "items"),
+        CLIENTS as u64 + 1
+    );
+    assert_eq!(
+        num(find(&lists, "list", "used_servers")[0], "items"),
+        servers_idle
+    );
     assert_eq!(pg.count_backends(&role) as u64, servers_idle);
 
     // Five transactions hold the five servers; a sixth client waits.
@@ -430,13 +450,19 @@ async fn pause_drains_and_holds_then_resume_releases() {
     console.simple_query("PAUSE").await.unwrap();
     // Drained: no server left, on either side.
     let servers = show(&console, "SHOW SERVERS").await;
-    assert!(find(&servers, "database", TEST_DB).is_empty(), "{servers:?}");
+    assert!(
+        find(&servers, "database", TEST_DB).is_empty(),
+        "{servers:?}"
+    );
     pg.wait_backends_async(&role, Duration::from_secs(5), |n| n == 0)
         .await;
     let state = show(&console, "SHOW STATE").await;
     assert_eq!(val(find(&state, "key", "paused")[0], "value"), "yes");
     let (code, message) = admin_err(&console, "PAUSE").await;
-    assert_eq!((code.as_str(), message.as_str()), ("08P01", "already suspended/paused"));
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("08P01", "already suspended/paused")
+    );
     // Held: every worker ends up waiting and nothing completes.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -444,12 +470,19 @@ async fn pause_drains_and_holds_then_resume_releases() {
         if num(find(&pools, "database", TEST_DB)[0], "cl_waiting") == 6 {
             break;
         }
-        assert!(Instant::now() < deadline, "workers not all waiting: {pools:?}");
+        assert!(
+            Instant::now() < deadline,
+            "workers not all waiting: {pools:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let frozen = done.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(done.load(Ordering::Relaxed), frozen, "work went on while paused");
+    assert_eq!(
+        done.load(Ordering::Relaxed),
+        frozen,
+        "work went on while paused"
+    );
     let dbs = show(&console, "SHOW DATABASES").await;
     assert_eq!(num(find(&dbs, "name", TEST_DB)[0], "paused"), 1);
 
@@ -501,10 +534,19 @@ async fn kill_reconnect_disable_reload_and_set() {
             })
             .unwrap()
     };
-    let before = pid(bystander.simple_query("SELECT pg_backend_pid()").await.unwrap());
+    let before = pid(bystander
+        .simple_query("SELECT pg_backend_pid()")
+        .await
+        .unwrap());
     console.simple_query("RECONNECT sluice_test").await.unwrap();
-    console.simple_query("WAIT_CLOSE sluice_test").await.unwrap();
-    let after = pid(bystander.simple_query("SELECT pg_backend_pid()").await.unwrap());
+    console
+        .simple_query("WAIT_CLOSE sluice_test")
+        .await
+        .unwrap();
+    let after = pid(bystander
+        .simple_query("SELECT pg_backend_pid()")
+        .await
+        .unwrap());
     assert_ne!(before, after, "RECONNECT kept the old server");
     let (_, message) = admin_err(&console, "RECONNECT nosuchdb").await;
     assert_eq!(message, "no such database: nosuchdb");
@@ -524,8 +566,7 @@ async fn kill_reconnect_disable_reload_and_set() {
     console.simple_query("DISABLE sluice_test").await.unwrap();
     let e = try_connect(HOST, port, &role, None, TEST_DB)
         .await
-        .err()
-        .expect("login to a disabled database");
+        .expect_err("login to a disabled database");
     assert!(
         format!("{e:?}").contains("database \\\"sluice_test\\\" is disabled"),
         "{e:?}"
@@ -536,13 +577,24 @@ async fn kill_reconnect_disable_reload_and_set() {
 
     // RELOAD re-reads the file; a broken file is refused with F0000.
     let ini_text = |extra: &str| {
-        ini(pg, "transaction", &format!("default_pool_size = 1\n{extra}"))
-            .replace("{dir}", &sluice.dir.display().to_string())
+        ini(
+            pg,
+            "transaction",
+            &format!("default_pool_size = 1\n{extra}"),
+        )
+        .replace("{dir}", &sluice.dir.display().to_string())
     };
-    std::fs::write(&sluice.ini_path, ini_text("min_pool_size = 0\nmax_client_conn = 77")).unwrap();
+    std::fs::write(
+        &sluice.ini_path,
+        ini_text("min_pool_size = 0\nmax_client_conn = 77"),
+    )
+    .unwrap();
     console.simple_query("RELOAD").await.unwrap();
     let config_rows = show(&console, "SHOW CONFIG").await;
-    assert_eq!(val(find(&config_rows, "key", "max_client_conn")[0], "value"), "77");
+    assert_eq!(
+        val(find(&config_rows, "key", "max_client_conn")[0], "value"),
+        "77"
+    );
     std::fs::write(&sluice.ini_path, ini_text("default_pool_size = nonsense")).unwrap();
     let (code, message) = admin_err(&console, "RELOAD").await;
     assert_eq!(code, "F0000");
@@ -595,8 +647,7 @@ async fn access_rules_and_protocol_errors() {
 
     let e = try_connect(HOST, port, "nobody", None, "pgbouncer")
         .await
-        .err()
-        .expect("nobody is neither admin nor stats user");
+        .expect_err("nobody is neither admin nor stats user");
     assert!(format!("{e:?}").contains("not allowed"), "{e:?}");
 
     let console = admin(port).await;

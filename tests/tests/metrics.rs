@@ -30,7 +30,10 @@ impl Scrape {
             .samples
             .iter()
             .filter(|(n, l, _)| {
-                n == name && labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(v))
+                n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| l.get(*k).map(String::as_str) == Some(v))
             })
             .map(|(_, _, v)| *v)
             .collect();
@@ -110,7 +113,10 @@ fn parse(text: &str) -> Scrape {
                     .filter(|base| s.types.get(*base).map(String::as_str) == Some("histogram"))
             })
             .unwrap_or(name);
-        assert!(s.types.contains_key(family), "sample before its TYPE: {line}");
+        assert!(
+            s.types.contains_key(family),
+            "sample before its TYPE: {line}"
+        );
         s.samples.push((name.to_string(), labels, value));
     }
     s
@@ -201,19 +207,34 @@ async fn metrics_carry_exporter_names_and_agree_with_the_console() {
         ("pgbouncer_databases_current_connections", "gauge"),
         ("pgbouncer_databases_paused", "gauge"),
         ("pgbouncer_stats_totals_queries_pooled_total", "counter"),
-        ("pgbouncer_stats_totals_queries_duration_seconds_total", "counter"),
+        (
+            "pgbouncer_stats_totals_queries_duration_seconds_total",
+            "counter",
+        ),
         ("pgbouncer_stats_totals_received_bytes_total", "counter"),
         ("pgbouncer_stats_totals_sent_bytes_total", "counter"),
-        ("pgbouncer_stats_totals_client_wait_seconds_total", "counter"),
-        ("pgbouncer_stats_totals_sql_transactions_pooled_total", "counter"),
-        ("pgbouncer_stats_totals_server_in_transaction_seconds_total", "counter"),
+        (
+            "pgbouncer_stats_totals_client_wait_seconds_total",
+            "counter",
+        ),
+        (
+            "pgbouncer_stats_totals_sql_transactions_pooled_total",
+            "counter",
+        ),
+        (
+            "pgbouncer_stats_totals_server_in_transaction_seconds_total",
+            "counter",
+        ),
         ("pgbouncer_stats_totals_client_parses_total", "counter"),
         ("pgbouncer_stats_totals_server_parses_total", "counter"),
         ("pgbouncer_stats_totals_binds_total", "counter"),
         ("pgbouncer_stats_totals_server_assignments_total", "counter"),
         ("pgbouncer_stats_queries_pooled_total", "counter"),
         ("pgbouncer_stats_sql_transactions_pooled_total", "counter"),
-        ("pgbouncer_stats_server_in_transaction_seconds_total", "counter"),
+        (
+            "pgbouncer_stats_server_in_transaction_seconds_total",
+            "counter",
+        ),
         ("pgbouncer_pools_client_active_connections", "gauge"),
         ("pgbouncer_pools_client_waiting_connections", "gauge"),
         ("pgbouncer_pools_server_active_connections", "gauge"),
@@ -241,20 +262,59 @@ async fn metrics_carry_exporter_names_and_agree_with_the_console() {
     let n = |col: &str| t[col].parse::<f64>().unwrap();
     assert_eq!(n("xact_count"), 20.0);
     for (metric, col, scale) in [
-        ("pgbouncer_stats_totals_sql_transactions_pooled_total", "xact_count", 1.0),
-        ("pgbouncer_stats_totals_queries_pooled_total", "query_count", 1.0),
-        ("pgbouncer_stats_totals_received_bytes_total", "bytes_received", 1.0),
+        (
+            "pgbouncer_stats_totals_sql_transactions_pooled_total",
+            "xact_count",
+            1.0,
+        ),
+        (
+            "pgbouncer_stats_totals_queries_pooled_total",
+            "query_count",
+            1.0,
+        ),
+        (
+            "pgbouncer_stats_totals_received_bytes_total",
+            "bytes_received",
+            1.0,
+        ),
         ("pgbouncer_stats_totals_sent_bytes_total", "bytes_sent", 1.0),
-        ("pgbouncer_stats_totals_server_assignments_total", "server_assignment_count", 1.0),
-        ("pgbouncer_stats_totals_client_wait_seconds_total", "wait_time", 1e-6),
-        ("pgbouncer_stats_totals_queries_duration_seconds_total", "query_time", 1e-6),
-        ("pgbouncer_stats_totals_server_in_transaction_seconds_total", "xact_time", 1e-6),
-        ("pgbouncer_stats_sql_transactions_pooled_total", "xact_count", 1.0),
-        ("pgbouncer_stats_received_bytes_total", "bytes_received", 1.0),
+        (
+            "pgbouncer_stats_totals_server_assignments_total",
+            "server_assignment_count",
+            1.0,
+        ),
+        (
+            "pgbouncer_stats_totals_client_wait_seconds_total",
+            "wait_time",
+            1e-6,
+        ),
+        (
+            "pgbouncer_stats_totals_queries_duration_seconds_total",
+            "query_time",
+            1e-6,
+        ),
+        (
+            "pgbouncer_stats_totals_server_in_transaction_seconds_total",
+            "xact_time",
+            1e-6,
+        ),
+        (
+            "pgbouncer_stats_sql_transactions_pooled_total",
+            "xact_count",
+            1.0,
+        ),
+        (
+            "pgbouncer_stats_received_bytes_total",
+            "bytes_received",
+            1.0,
+        ),
     ] {
         let got = scrape.value(metric, &db);
         let want = n(col) * scale;
-        assert!((got - want).abs() <= want.abs() * 1e-9, "{metric}: {got} vs {col} {want}");
+        assert!(
+            (got - want).abs() <= want.abs() * 1e-9,
+            "{metric}: {got} vs {col} {want}"
+        );
     }
     // Every assignment was observed by the wait histogram.
     let user = [("database", TEST_DB), ("user", role.as_str())];
@@ -262,7 +322,10 @@ async fn metrics_carry_exporter_names_and_agree_with_the_console() {
         scrape.value("sluice_client_wait_seconds_count", &user),
         n("server_assignment_count")
     );
-    assert_eq!(scrape.value("sluice_transaction_seconds_count", &user), 20.0);
+    assert_eq!(
+        scrape.value("sluice_transaction_seconds_count", &user),
+        20.0
+    );
     let p = show_row(&pools, "database", TEST_DB);
     assert_eq!(
         scrape.value("pgbouncer_pools_client_active_connections", &user),

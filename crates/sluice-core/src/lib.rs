@@ -98,7 +98,10 @@ impl Sluice {
 /// and serve it. A bind failure is logged, not fatal: pooling matters more.
 fn start_metrics(
     shared: &Arc<Shared>,
-) -> (Option<std::net::SocketAddr>, Option<tokio::task::AbortHandle>) {
+) -> (
+    Option<std::net::SocketAddr>,
+    Option<tokio::task::AbortHandle>,
+) {
     let settings = shared.settings();
     let Some(addr) = settings.config.general.metrics_addr.as_deref() else {
         return (None, None);

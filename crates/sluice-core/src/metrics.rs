@@ -73,7 +73,14 @@ async fn handle(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
     let mut chunk = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
         if head.len() > MAX_HEAD {
-            return respond(&mut stream, 431, "text/plain", "request head too large\n", true).await;
+            return respond(
+                &mut stream,
+                431,
+                "text/plain",
+                "request head too large\n",
+                true,
+            )
+            .await;
         }
         let n = stream.read(&mut chunk).await?;
         if n == 0 {
@@ -89,7 +96,14 @@ async fn handle(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
     let path = target.split('?').next().unwrap_or("");
     let with_body = method != "HEAD";
     if method != "GET" && method != "HEAD" {
-        return respond(&mut stream, 405, "text/plain", "method not allowed\n", with_body).await;
+        return respond(
+            &mut stream,
+            405,
+            "text/plain",
+            "method not allowed\n",
+            with_body,
+        )
+        .await;
     }
     match path {
         "/metrics" => {
@@ -206,16 +220,56 @@ fn escape(v: &str) -> String {
 type CounterDef = (&'static str, &'static str, fn(&Counters) -> f64);
 
 const STATS_TOTALS: [CounterDef; 10] = [
-    ("queries_pooled_total", "Total number of SQL queries pooled", |c| c.query_count as f64),
-    ("queries_duration_seconds_total", "Total number of seconds spent waiting for queries", |c| c.query_time as f64 / 1e6),
-    ("received_bytes_total", "Total volume in bytes of network traffic received by pgbouncer", |c| c.bytes_received as f64),
-    ("sent_bytes_total", "Total volume in bytes of network traffic sent by pgbouncer", |c| c.bytes_sent as f64),
-    ("client_wait_seconds_total", "Time spent by clients waiting for a server in seconds", |c| c.wait_time as f64 / 1e6),
-    ("sql_transactions_pooled_total", "Total number of SQL transactions pooled", |c| c.xact_count as f64),
-    ("server_in_transaction_seconds_total", "Total number of seconds spent by pgbouncer when connected to PostgreSQL in a transaction", |c| c.xact_time as f64 / 1e6),
-    ("client_parses_total", "Total number of prepared statements created by clients", |c| c.client_parse_count as f64),
-    ("server_parses_total", "Total number of prepared statements created on a server", |c| c.server_parse_count as f64),
-    ("binds_total", "Total number of prepared statements readied for execution by clients", |c| c.bind_count as f64),
+    (
+        "queries_pooled_total",
+        "Total number of SQL queries pooled",
+        |c| c.query_count as f64,
+    ),
+    (
+        "queries_duration_seconds_total",
+        "Total number of seconds spent waiting for queries",
+        |c| c.query_time as f64 / 1e6,
+    ),
+    (
+        "received_bytes_total",
+        "Total volume in bytes of network traffic received by pgbouncer",
+        |c| c.bytes_received as f64,
+    ),
+    (
+        "sent_bytes_total",
+        "Total volume in bytes of network traffic sent by pgbouncer",
+        |c| c.bytes_sent as f64,
+    ),
+    (
+        "client_wait_seconds_total",
+        "Time spent by clients waiting for a server in seconds",
+        |c| c.wait_time as f64 / 1e6,
+    ),
+    (
+        "sql_transactions_pooled_total",
+        "Total number of SQL transactions pooled",
+        |c| c.xact_count as f64,
+    ),
+    (
+        "server_in_transaction_seconds_total",
+        "Total number of seconds spent by pgbouncer when connected to PostgreSQL in a transaction",
+        |c| c.xact_time as f64 / 1e6,
+    ),
+    (
+        "client_parses_total",
+        "Total number of prepared statements created by clients",
+        |c| c.client_parse_count as f64,
+    ),
+    (
+        "server_parses_total",
+        "Total number of prepared statements created on a server",
+        |c| c.server_parse_count as f64,
+    ),
+    (
+        "binds_total",
+        "Total number of prepared statements readied for execution by clients",
+        |c| c.bind_count as f64,
+    ),
 ];
 
 const SERVER_ASSIGNMENTS: CounterDef = (
@@ -229,7 +283,12 @@ pub fn render(shared: &Shared) -> String {
     let mut out = Out {
         text: String::with_capacity(8 * 1024),
     };
-    out.single("pgbouncer_up", "gauge", "The pgbouncer scrape succeeded", 1.0);
+    out.single(
+        "pgbouncer_up",
+        "gauge",
+        "The pgbouncer scrape succeeded",
+        1.0,
+    );
     out.family(
         "pgbouncer_version_info",
         "gauge",
@@ -266,9 +325,18 @@ fn render_lists(out: &mut Out, shared: &Shared) {
             "login_clients" => ("pgbouncer_login_clients", "Count of clients in login state"),
             "free_servers" => ("pgbouncer_free_servers", "Count of free servers"),
             "used_servers" => ("pgbouncer_used_servers", "Count of used servers"),
-            "dns_names" => ("pgbouncer_cached_dns_names", "Count of DNS names in the cache"),
-            "dns_zones" => ("pgbouncer_cached_dns_zones", "Count of DNS zones in the cache"),
-            "dns_queries" => ("pgbouncer_in_flight_dns_queries", "Count of in-flight DNS queries"),
+            "dns_names" => (
+                "pgbouncer_cached_dns_names",
+                "Count of DNS names in the cache",
+            ),
+            "dns_zones" => (
+                "pgbouncer_cached_dns_zones",
+                "Count of DNS zones in the cache",
+            ),
+            "dns_queries" => (
+                "pgbouncer_in_flight_dns_queries",
+                "Count of in-flight DNS queries",
+            ),
             _ => continue,
         };
         out.single(name, "gauge", help, n as f64);
@@ -328,12 +396,34 @@ fn render_databases(out: &mut Out, shared: &Shared) {
     let dbs = data::databases(shared);
     type DbGauge = (&'static str, &'static str, fn(&data::DbView) -> f64);
     let gauges: [DbGauge; 6] = [
-        ("pool_size", "Maximum number of server connections", |d| d.pool_size as f64),
-        ("reserve_pool", "Maximum number of additional connections for this database", |d| d.reserve_pool_size as f64),
-        ("max_connections", "Maximum number of allowed connections for this database", |d| d.max_connections as f64),
-        ("current_connections", "Current number of connections for this database", |d| d.current_connections as f64),
-        ("paused", "1 if this database is currently paused, else 0", |d| f64::from(u8::from(d.paused))),
-        ("disabled", "1 if this database is currently disabled, else 0", |d| f64::from(u8::from(d.disabled))),
+        ("pool_size", "Maximum number of server connections", |d| {
+            d.pool_size as f64
+        }),
+        (
+            "reserve_pool",
+            "Maximum number of additional connections for this database",
+            |d| d.reserve_pool_size as f64,
+        ),
+        (
+            "max_connections",
+            "Maximum number of allowed connections for this database",
+            |d| d.max_connections as f64,
+        ),
+        (
+            "current_connections",
+            "Current number of connections for this database",
+            |d| d.current_connections as f64,
+        ),
+        (
+            "paused",
+            "1 if this database is currently paused, else 0",
+            |d| f64::from(u8::from(d.paused)),
+        ),
+        (
+            "disabled",
+            "1 if this database is currently disabled, else 0",
+            |d| f64::from(u8::from(d.disabled)),
+        ),
     ];
     for (suffix, help, value) in gauges {
         let name = format!("pgbouncer_databases_{suffix}");
@@ -397,7 +487,11 @@ fn render_pools(out: &mut Out, shared: &Shared) {
         let name = format!("pgbouncer_pools_{suffix}");
         out.family(&name, "gauge", help);
         for p in &pools {
-            out.sample(&name, &[("database", &p.database), ("user", &p.user)], value(p));
+            out.sample(
+                &name,
+                &[("database", &p.database), ("user", &p.user)],
+                value(p),
+            );
         }
     }
     let real: Vec<_> = pools.iter().filter_map(|p| p.pool.as_ref()).collect();
@@ -407,8 +501,15 @@ fn render_pools(out: &mut Out, shared: &Shared) {
         "1 while the pool holds new queries (PAUSE, KILL)",
     );
     for p in &real {
-        let labels = [("database", p.key.database.as_str()), ("user", p.key.user.as_str())];
-        out.sample("sluice_pool_paused", &labels, f64::from(u8::from(p.is_paused())));
+        let labels = [
+            ("database", p.key.database.as_str()),
+            ("user", p.key.user.as_str()),
+        ];
+        out.sample(
+            "sluice_pool_paused",
+            &labels,
+            f64::from(u8::from(p.is_paused())),
+        );
     }
     out.family(
         "sluice_client_wait_seconds",
@@ -416,8 +517,15 @@ fn render_pools(out: &mut Out, shared: &Shared) {
         "Time clients waited for a server connection",
     );
     for p in &real {
-        let labels = [("database", p.key.database.as_str()), ("user", p.key.user.as_str())];
-        out.histogram("sluice_client_wait_seconds", &labels, &p.stats.wait_hist.snapshot());
+        let labels = [
+            ("database", p.key.database.as_str()),
+            ("user", p.key.user.as_str()),
+        ];
+        out.histogram(
+            "sluice_client_wait_seconds",
+            &labels,
+            &p.stats.wait_hist.snapshot(),
+        );
     }
     out.family(
         "sluice_transaction_seconds",
@@ -425,8 +533,15 @@ fn render_pools(out: &mut Out, shared: &Shared) {
         "Time a server stayed linked to a client in transaction and statement mode",
     );
     for p in &real {
-        let labels = [("database", p.key.database.as_str()), ("user", p.key.user.as_str())];
-        out.histogram("sluice_transaction_seconds", &labels, &p.stats.xact_hist.snapshot());
+        let labels = [
+            ("database", p.key.database.as_str()),
+            ("user", p.key.user.as_str()),
+        ];
+        out.histogram(
+            "sluice_transaction_seconds",
+            &labels,
+            &p.stats.xact_hist.snapshot(),
+        );
     }
 }
 
@@ -441,14 +556,20 @@ mod tests {
 
     #[test]
     fn histogram_lines() {
-        let mut out = Out { text: String::new() };
+        let mut out = Out {
+            text: String::new(),
+        };
         let h = HistogramSnapshot {
             cumulative: (0..=HISTOGRAM_BOUNDS.len() as u64).collect(),
             sum_seconds: 1.5,
         };
         out.histogram("x", &[("database", "d")], &h);
-        assert!(out.text.contains("x_bucket{database=\"d\",le=\"0.0005\"} 0\n"));
-        assert!(out.text.contains("x_bucket{database=\"d\",le=\"+Inf\"} 14\n"));
+        assert!(out
+            .text
+            .contains("x_bucket{database=\"d\",le=\"0.0005\"} 0\n"));
+        assert!(out
+            .text
+            .contains("x_bucket{database=\"d\",le=\"+Inf\"} 14\n"));
         assert!(out.text.contains("x_sum{database=\"d\"} 1.5\n"));
         assert!(out.text.contains("x_count{database=\"d\"} 14\n"));
     }

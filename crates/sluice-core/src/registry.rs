@@ -149,7 +149,8 @@ impl ClientEntry {
     /// The client got `conn`.
     pub fn set_linked(&self, conn: &ServerConn) {
         *lock(&self.link) = Some((ServerInfo::of(conn), Instant::now()));
-        self.state.store(ClientState::Active as u8, Ordering::Relaxed);
+        self.state
+            .store(ClientState::Active as u8, Ordering::Relaxed);
     }
 
     /// The link to a server of `pool` ended (released or not): back to

@@ -142,7 +142,11 @@ pub async fn pause(shared: &Shared, db: Option<&str>) -> Result<(), PgError> {
     let pools = pools_of(shared, db, "pause")?;
     match db {
         None => {
-            if shared.admin.paused_all.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            if shared
+                .admin
+                .paused_all
+                .swap(true, std::sync::atomic::Ordering::AcqRel)
+            {
                 return Err(admin_error("already suspended/paused"));
             }
         }
@@ -442,7 +446,10 @@ mod tests {
         apply_setting(&mut config, "default_pool_size", "7").expect("valid");
         assert_eq!(config.general.default_pool_size, 7);
         apply_setting(&mut config, "query_wait_timeout", "2.5").expect("valid");
-        assert_eq!(config.general.query_wait_timeout, Duration::from_millis(2500));
+        assert_eq!(
+            config.general.query_wait_timeout,
+            Duration::from_millis(2500)
+        );
         assert!(apply_setting(&mut config, "default_pool_size", "lots").is_err());
         assert!(apply_setting(&mut config, "listen_port", "7000").is_err());
         assert!(apply_setting(&mut config, "no_such_key", "1").is_err());

@@ -187,9 +187,7 @@ pub fn pools(shared: &Shared) -> Vec<PoolView> {
         pool: None,
     }];
     let mut pools = shared.pools();
-    pools.sort_by(|a, b| {
-        (&a.key.database, &a.key.user).cmp(&(&b.key.database, &b.key.user))
-    });
+    pools.sort_by(|a, b| (&a.key.database, &a.key.user).cmp(&(&b.key.database, &b.key.user)));
     let check_delay = settings.config.general.server_check_delay;
     for pool in pools {
         let counts = pool.counts();
@@ -212,7 +210,10 @@ pub fn pools(shared: &Shared) -> Vec<PoolView> {
         let lb = settings
             .database(&pool.key.database)
             .filter(|db| db.host.as_deref().is_some_and(|h| h.contains(',')))
-            .map(|db| db.load_balance_hosts.unwrap_or_else(|| "round-robin".into()));
+            .map(|db| {
+                db.load_balance_hosts
+                    .unwrap_or_else(|| "round-robin".into())
+            });
         out.push(PoolView {
             database: pool.key.database.clone(),
             user: pool.key.user.clone(),

@@ -131,7 +131,10 @@ pub async fn serve(
     started: Instant,
 ) {
     let login_timeout = shared.settings().config.general.client_login_timeout;
-    let login = tokio::time::timeout(login_timeout, login(&mut stream, &shared, &msg, &addr, port));
+    let login = tokio::time::timeout(
+        login_timeout,
+        login(&mut stream, &shared, &msg, &addr, port),
+    );
     let (access, handle) = match login.await {
         Err(_) => {
             let e = ClientError::fatal(SqlState::PROTOCOL_VIOLATION, "client_login_timeout");
@@ -204,7 +207,8 @@ async fn login(
             request.database
         );
     }
-    let same_uid = user == ADMIN_USER && stream.peer_uid().is_some() && stream.peer_uid() == own_uid();
+    let same_uid =
+        user == ADMIN_USER && stream.peer_uid().is_some() && stream.peer_uid() == own_uid();
     let access = if same_uid {
         if general.log_connections {
             tracing::info!("pgbouncer access from unix socket");
@@ -314,8 +318,9 @@ async fn session(
         };
         match msg.tag {
             b'Q' => {
-                let query = sluice_proto::fields::parse_query(&msg.body)
-                    .map_err(|_| ClientError::fatal(SqlState::PROTOCOL_VIOLATION, "incomplete query"))?;
+                let query = sluice_proto::fields::parse_query(&msg.body).map_err(|_| {
+                    ClientError::fatal(SqlState::PROTOCOL_VIOLATION, "incomplete query")
+                })?;
                 let ctx = Ctx {
                     shared,
                     access,
@@ -339,7 +344,10 @@ async fn session(
                 admin_error(text).encode(&mut buf);
                 backend::ready_for_query(b'I', &mut buf);
                 send(stream, &mut buf).await?;
-                return Err(ClientError::fatal(SqlState::PROTOCOL_VIOLATION, "bad packet"));
+                return Err(ClientError::fatal(
+                    SqlState::PROTOCOL_VIOLATION,
+                    "bad packet",
+                ));
             }
         }
     }
@@ -368,7 +376,11 @@ pub fn admin_error(message: impl Into<String>) -> PgError {
 }
 
 fn invalid_command(query: &str) -> PgError {
-    let shown = if query.is_empty() { "<no query>" } else { query };
+    let shown = if query.is_empty() {
+        "<no query>"
+    } else {
+        query
+    };
     admin_error(format!("invalid command '{shown}', use SHOW HELP;"))
 }
 
@@ -389,11 +401,9 @@ async fn execute(ctx: &Ctx<'_>, query: &str, buf: &mut BytesMut) -> Result<(), P
             }
         }
         Command::Set { key, value } => control::set(ctx, &key, &value, buf),
-        Command::Word { cmd, arg } => {
-            match control::run(ctx, &cmd, arg.as_deref(), buf).await? {
-                true => Ok(()),
-                false => Err(invalid_command(query)),
-            }
-        }
+        Command::Word { cmd, arg } => match control::run(ctx, &cmd, arg.as_deref(), buf).await? {
+            true => Ok(()),
+            false => Err(invalid_command(query)),
+        },
     }
 }

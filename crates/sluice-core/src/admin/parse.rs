@@ -8,8 +8,14 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// `WORD [ARG]`; `SHOW x` and `SELECT x` arrive as `("show", Some(x))`.
-    Word { cmd: String, arg: Option<String> },
-    Set { key: String, value: String },
+    Word {
+        cmd: String,
+        arg: Option<String>,
+    },
+    Set {
+        key: String,
+        value: String,
+    },
 }
 
 fn is_word_char(c: char) -> bool {
@@ -147,7 +153,10 @@ mod tests {
     #[test]
     fn words() {
         assert_eq!(parse("SHOW POOLS"), word("show", Some("POOLS")));
-        assert_eq!(parse("  show\tstats_totals ;  "), word("show", Some("stats_totals")));
+        assert_eq!(
+            parse("  show\tstats_totals ;  "),
+            word("show", Some("stats_totals"))
+        );
         assert_eq!(parse("pause"), word("pause", None));
         assert_eq!(parse("PAUSE;"), word("pause", None));
         assert_eq!(parse("kill_client 42"), word("kill_client", Some("42")));
@@ -157,7 +166,15 @@ mod tests {
 
     #[test]
     fn rejects() {
-        for bad in ["", ";", "SELECT 1+1", "SHOW POOLS x", "show 'x'", "a b c", "SHOW;;"] {
+        for bad in [
+            "",
+            ";",
+            "SELECT 1+1",
+            "SHOW POOLS x",
+            "show 'x'",
+            "a b c",
+            "SHOW;;",
+        ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
     }
@@ -170,11 +187,23 @@ mod tests {
                 value: v.into(),
             })
         };
-        assert_eq!(parse("SET default_pool_size = 7"), set("default_pool_size", "7"));
-        assert_eq!(parse("set Default_Pool_Size TO 7;"), set("default_pool_size", "7"));
-        assert_eq!(parse("SET admin_users = 'a, b'"), set("admin_users", "a, b"));
+        assert_eq!(
+            parse("SET default_pool_size = 7"),
+            set("default_pool_size", "7")
+        );
+        assert_eq!(
+            parse("set Default_Pool_Size TO 7;"),
+            set("default_pool_size", "7")
+        );
+        assert_eq!(
+            parse("SET admin_users = 'a, b'"),
+            set("admin_users", "a, b")
+        );
         assert_eq!(parse("SET x='it''s'"), set("x", "it's"));
-        assert_eq!(parse("SET query_wait_timeout = 1.5"), set("query_wait_timeout", "1.5"));
+        assert_eq!(
+            parse("SET query_wait_timeout = 1.5"),
+            set("query_wait_timeout", "1.5")
+        );
         assert_eq!(parse("SET x = 'open"), None);
         assert_eq!(parse("SET x 1"), None);
     }

@@ -6,9 +6,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use sluice_proto::backend::{
-    self, FieldDescription, INT4_OID, INT8_OID, NUMERIC_OID, TEXT_OID,
-};
+use sluice_proto::backend::{self, FieldDescription, INT4_OID, INT8_OID, NUMERIC_OID, TEXT_OID};
 
 /// Type OID of `bytea` (SHOW FDS's key columns).
 const BYTEA_OID: u32 = 17;
@@ -125,8 +123,10 @@ impl Table {
                     Val::Null => None,
                 })
                 .collect();
-            let values: Vec<Option<&[u8]>> =
-                texts.iter().map(|t| t.as_deref().map(str::as_bytes)).collect();
+            let values: Vec<Option<&[u8]>> = texts
+                .iter()
+                .map(|t| t.as_deref().map(str::as_bytes))
+                .collect();
             backend::data_row(&values, buf);
         }
         backend::command_complete("SHOW", buf);

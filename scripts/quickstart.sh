@@ -186,4 +186,8 @@ say "Sluice is up on 127.0.0.1:$sluice_port (config: $tmp/sluice.ini)"
 say "psql -h 127.0.0.1 -p $sluice_port -U app quickstart  (through Sluice)"
 PGPASSWORD=app "$pg_bin/psql" -X -h 127.0.0.1 -p "$sluice_port" -U app -d quickstart \
     -v ON_ERROR_STOP=1 -c "$greeting" || die "psql through Sluice failed"
+
+say "psql -h 127.0.0.1 -p $sluice_port -U app pgbouncer -c 'SHOW POOLS'  (the admin console)"
+PGPASSWORD=app "$pg_bin/psql" -X -h 127.0.0.1 -p "$sluice_port" -U app -d pgbouncer \
+    -v ON_ERROR_STOP=1 -c "SHOW POOLS" || die "admin console through Sluice failed"
 ok=1

@@ -5,5 +5,6 @@
 
 pub mod clients;
 pub mod pg;
+pub mod pgbouncer;
 pub mod raw;
 pub mod sluice;

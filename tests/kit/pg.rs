@@ -659,7 +659,23 @@ fn pg_user_ids() -> (u32, u32) {
     })
 }
 
-fn give_to_pg_user(path: &Path) {
+/// `bin` run directly as the `postgres` OS user when we are root (setuid in
+/// the child before exec, so the child's PID is the program's own and can be
+/// signalled), else as ourselves. For daemons that refuse root (pgbouncer).
+pub fn command_as_pg_user(bin: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    if is_root() {
+        use std::os::unix::process::CommandExt;
+        let (uid, gid) = pg_user_ids();
+        cmd.gid(gid).uid(uid);
+    }
+    cmd
+}
+
+/// Make `path` (a file or a directory the test wrote) belong to the
+/// `postgres` OS user when we are root, so a program run as that user can
+/// read or write it.
+pub fn give_to_pg_user(path: &Path) {
     if is_root() {
         let (uid, gid) = pg_user_ids();
         std::os::unix::fs::chown(path, Some(uid), Some(gid))

@@ -32,13 +32,40 @@ const MAX_HEAD: usize = 8 * 1024;
 /// A scraper that does not send its request within this time is dropped.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Bind `addr` ("host:port", "*" for every address) synchronously, so the
-/// caller learns the port before any client could scrape.
-pub fn bind(addr: &str) -> io::Result<(TcpListener, SocketAddr)> {
-    let addr = match addr.strip_prefix("*:") {
-        Some(port) => format!("0.0.0.0:{port}"),
-        None => addr.to_string(),
+/// The exporter's registered port, used when `metrics_addr` names none.
+pub const DEFAULT_PORT: u16 = 9127;
+
+/// `metrics_addr` as a socket address string: `*` is every IPv4
+/// address, and a host without a port gets [`DEFAULT_PORT`].
+pub fn resolve_addr(addr: &str) -> String {
+    let addr = addr.trim();
+    let (host, port) = match addr.rsplit_once(':') {
+        // `[::1]` alone, or a bare IPv6 address, has colons but no port.
+        Some((host, port)) if !port.contains(']') && !host.ends_with(':') && !port.is_empty() => {
+            if host.contains(':') && !host.starts_with('[') {
+                (addr, None)
+            } else {
+                (host, Some(port))
+            }
+        }
+        _ => (addr, None),
     };
+    let host = match host {
+        "*" | "" => "0.0.0.0",
+        h => h,
+    };
+    let port = port.map_or(DEFAULT_PORT.to_string(), str::to_string);
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Bind `addr` (see [`resolve_addr`]) synchronously, so the caller
+/// learns the port before any client could scrape.
+pub fn bind(addr: &str) -> io::Result<(TcpListener, SocketAddr)> {
+    let addr = resolve_addr(addr);
     let std_listener = std::net::TcpListener::bind(&addr)?;
     std_listener.set_nonblocking(true)?;
     let local = std_listener.local_addr()?;
@@ -511,6 +538,38 @@ fn render_pools(out: &mut Out, shared: &Shared) {
             f64::from(u8::from(p.is_paused())),
         );
     }
+    type PoolCounter = (
+        &'static str,
+        &'static str,
+        fn(&crate::stats::PoolStats) -> u64,
+    );
+    let counters: [PoolCounter; 3] = [
+        (
+            "sluice_pool_received_bytes_total",
+            "Bytes received from clients of this pool",
+            |s| s.bytes_received.load(Ordering::Relaxed),
+        ),
+        (
+            "sluice_pool_sent_bytes_total",
+            "Bytes sent to clients of this pool",
+            |s| s.bytes_sent.load(Ordering::Relaxed),
+        ),
+        (
+            "sluice_pool_server_assignments_total",
+            "Times a server of this pool was assigned to a client",
+            |s| s.server_assignment_count.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, value) in counters {
+        out.family(name, "counter", help);
+        for p in &real {
+            let labels = [
+                ("database", p.key.database.as_str()),
+                ("user", p.key.user.as_str()),
+            ];
+            out.sample(name, &labels, value(&p.stats) as f64);
+        }
+    }
     out.family(
         "sluice_client_wait_seconds",
         "histogram",
@@ -548,6 +607,18 @@ fn render_pools(out: &mut Out, shared: &Shared) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_default_to_the_exporter_port() {
+        assert_eq!(resolve_addr("127.0.0.1:0"), "127.0.0.1:0");
+        assert_eq!(resolve_addr("*:9200"), "0.0.0.0:9200");
+        assert_eq!(resolve_addr("*"), "0.0.0.0:9127");
+        assert_eq!(resolve_addr("10.1.2.3"), "10.1.2.3:9127");
+        assert_eq!(resolve_addr("localhost"), "localhost:9127");
+        assert_eq!(resolve_addr("[::1]:9300"), "[::1]:9300");
+        assert_eq!(resolve_addr("[::1]"), "[::1]:9127");
+        assert_eq!(resolve_addr("::1"), "[::1]:9127");
+    }
 
     #[test]
     fn escapes_label_values() {

@@ -169,3 +169,67 @@ fn reload(sluice: &Sluice, config_path: &Path) {
         Err(e) => tracing::error!("RELOAD failed, keeping the old configuration: {e}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_core::Listeners;
+    use std::time::{Duration, Instant};
+
+    fn send_signal(name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &std::process::id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name}");
+    }
+
+    async fn until(what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// SIGUSR1 is PAUSE and SIGUSR2 is RESUME, as in PgBouncer; the
+    /// console's SHUTDOWN ends the signal loop.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn usr1_pauses_and_usr2_resumes() {
+        let settings = Settings {
+            config: Default::default(),
+            userlist: Default::default(),
+        };
+        let sluice = Sluice::start(
+            Listeners {
+                tcp: Vec::new(),
+                unix: None,
+            },
+            settings,
+        );
+        let shared = sluice.shared().clone();
+        let signals = handle_signals(&sluice, Path::new("/nonexistent/pgbouncer.ini"));
+        let body = async {
+            // `biased` polled the signal loop first, so its handlers exist.
+            tokio::task::yield_now().await;
+            assert!(!shared.admin.paused_all());
+            send_signal("USR1");
+            until("SIGUSR1 to pause", || shared.admin.paused_all()).await;
+            send_signal("USR2");
+            until("SIGUSR2 to resume", || !shared.admin.paused_all()).await;
+            // A failed HUP reload keeps running with the old settings.
+            send_signal("HUP");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(shared.run_state(), RunState::Running);
+            sluice_core::admin::control::shutdown(&shared, RunState::Immediate);
+            std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            biased;
+            _ = signals => {}
+            _ = body => {}
+        }
+        assert_eq!(shared.run_state(), RunState::Immediate);
+        sluice.wait().await;
+    }
+}

@@ -49,12 +49,14 @@ pub async fn run(
             "PAUSE"
         }
         // Sluice has no socket buffers to flush for an online restart, so
-        // SUSPEND is a PAUSE of everything.
+        // SUSPEND is a PAUSE of everything that SHOW STATE reports as
+        // suspended and that ends when the suspending console disconnects.
         "suspend" => {
             if arg.is_some() {
                 return Ok(false);
             }
             pause(shared, None).await?;
+            *lock(&shared.admin.suspended_by) = Some(ctx.me);
             "SUSPEND"
         }
         "resume" => {
@@ -194,6 +196,7 @@ pub fn resume(shared: &Shared, db: Option<&str>) -> Result<(), PgError> {
                 dbs.clear();
                 had
             };
+            lock(&shared.admin.suspended_by).take();
             if !was_all && !had_dbs {
                 return Err(admin_error("pooler is not paused/suspended"));
             }
@@ -212,6 +215,27 @@ pub fn resume(shared: &Shared, db: Option<&str>) -> Result<(), PgError> {
     }
     tracing::info!("RESUME {}", db.unwrap_or("(all)"));
     Ok(())
+}
+
+/// A console session ended: if it had suspended the pooler, resume
+/// (PgBouncer does the same, so a crashed restart script cannot leave
+/// the pooler frozen).
+pub fn session_ended(shared: &Shared, id: u64) {
+    let suspended_here = {
+        let mut by = lock(&shared.admin.suspended_by);
+        if *by == Some(id) {
+            *by = None;
+            true
+        } else {
+            false
+        }
+    };
+    if suspended_here && shared.run_state() == RunState::Running {
+        tracing::info!("admin connection that ran SUSPEND closed: resuming");
+        if let Err(e) = resume(shared, None) {
+            tracing::warn!("automatic RESUME: {}", e.message);
+        }
+    }
 }
 
 /// KILL [db]: drop the database's clients and servers now, and pause it

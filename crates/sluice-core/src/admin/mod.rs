@@ -55,6 +55,9 @@ pub struct AdminState {
     averages: Mutex<HashMap<String, Counters>>,
     /// CancelRequests received (for metrics).
     pub cancel_requests: AtomicU64,
+    /// The console session that ran SUSPEND, while suspended: PgBouncer
+    /// resumes by itself when that connection goes away.
+    suspended_by: Mutex<Option<u64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -67,9 +70,14 @@ impl AdminState {
         self.paused_all.load(Ordering::Acquire) || lock(&self.paused_dbs).contains(db)
     }
 
-    /// Whether the whole pooler is paused (SHOW STATE, /readyz).
+    /// Whether the whole pooler is paused or suspended (/readyz).
     pub fn paused_all(&self) -> bool {
         self.paused_all.load(Ordering::Acquire)
+    }
+
+    /// Whether the pause in force came from SUSPEND (SHOW STATE).
+    pub fn suspended(&self) -> bool {
+        lock(&self.suspended_by).is_some()
     }
 
     pub fn is_disabled(&self, db: &str) -> bool {
@@ -145,6 +153,7 @@ pub async fn serve(
     };
     let user = handle.entry.info.user.clone();
     let result = session(&mut stream, &shared, access, &handle).await;
+    control::session_ended(&shared, handle.entry.id);
     drop(handle);
     match result {
         Ok(()) => tracing::info!(

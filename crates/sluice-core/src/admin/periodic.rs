@@ -62,3 +62,46 @@ pub fn stats_line(a: &Counters) -> String {
         a.wait_time
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn line_has_pgbouncer_1_25_shape() {
+        let prev = Counters::default();
+        let now = Counters {
+            server_assignment_count: 100,
+            xact_count: 100,
+            query_count: 300,
+            bytes_received: 10_000,
+            bytes_sent: 20_000,
+            xact_time: 100 * 1500,
+            query_time: 300 * 400,
+            wait_time: 100 * 20,
+            client_parse_count: 50,
+            server_parse_count: 10,
+            bind_count: 60,
+            client_login_count: 20,
+        };
+        let a = now.averages(&prev, Duration::from_secs(10));
+        assert_eq!(
+            stats_line(&a),
+            "stats: 10 xacts/s, 30 queries/s, 5 client parses/s, 1 server parses/s, 6 binds/s, \
+             2 client logins/s, in 1000 B/s, out 2000 B/s, xact 1500 us, query 400 us, wait 20 us"
+        );
+    }
+
+    #[test]
+    fn idle_period_is_all_zero() {
+        let c = Counters {
+            xact_count: 7,
+            xact_time: 70,
+            ..Counters::default()
+        };
+        let a = c.averages(&c, Duration::from_secs(60));
+        assert_eq!(a, Counters::default());
+        assert!(stats_line(&a).starts_with("stats: 0 xacts/s, 0 queries/s,"));
+    }
+}

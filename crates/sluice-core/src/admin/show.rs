@@ -632,12 +632,15 @@ fn version() -> Table {
     t
 }
 
+/// As PgBouncer: `active` unless paused or suspended; SUSPEND shows as
+/// suspended, not paused.
 fn state(shared: &Shared) -> Table {
-    let paused = shared.admin.paused_all();
+    let held = shared.admin.paused_all();
+    let suspended = held && shared.admin.suspended();
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     let mut t = Table::new(&[("key", Text), ("value", Text)]);
-    t.push(vec!["active".into(), yes_no(!paused).into()]);
-    t.push(vec!["paused".into(), yes_no(paused).into()]);
-    t.push(vec!["suspended".into(), "no".into()]);
+    t.push(vec!["active".into(), yes_no(!held).into()]);
+    t.push(vec!["paused".into(), yes_no(held && !suspended).into()]);
+    t.push(vec!["suspended".into(), yes_no(suspended).into()]);
     t
 }

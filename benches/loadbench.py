@@ -1,0 +1,765 @@
+#!/usr/bin/env python3
+"""Sluice load bench: Sluice vs PgBouncer vs direct PostgreSQL under pgbench.
+
+Run through `benches/loadbench.sh` (which builds what is needed), or:
+
+    python3 benches/loadbench.py --quick|--full [--phases load,latency,callgrind,syscalls,idle]
+        [--sluice PATH] [--pgbouncer PATH] [--idleclients PATH] [--out DIR]
+
+What it does, in order:
+  1. initdb a throwaway PostgreSQL 15 on a free loopback port (as the
+     `postgres` OS user when run as root), roles `bench_scram` (SCRAM) and
+     `bench_md5` (md5), `pgbench -i`.
+  2. Writes ONE pgbouncer.ini + userlist.txt (transaction mode, pool 20,
+     auth_type md5 = SCRAM for SCRAM secrets, md5 for md5 ones). Sluice and
+     PgBouncer each get a copy that differs only in listen_port, logfile and
+     pidfile.
+  3. Phases (see --phases):
+     load      pgbench cases, each target in turn, A/B/D then D/B/A ...,
+               several rounds; median tps, pooler CPU per 100k transactions.
+     latency   p50/p99/max latency and per-client fairness at 1,000 (and in
+               full mode 10,000) clients, from pgbench --log.
+     callgrind user-space instructions per transaction: the pooler under
+               valgrind --tool=callgrind, runs of N and 2N transactions at
+               8 clients, (I(2N) - I(N)) / N.
+     syscalls  system calls per transaction: strace -c on every pooler
+               thread during N transactions at 8 clients.
+     idle      resident memory per idle authenticated client (RSS delta / N).
+  4. Writes results.json and report.md into the output dir and prints the
+     report.
+
+Every process it starts is stopped by PID on exit, also on error or Ctrl-C.
+Load goes to 127.0.0.1 only. Ports are picked below Linux's ephemeral range
+so outgoing connections cannot steal them mid-run.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import pwd
+import random
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PG_BINDIR = os.environ.get("SLUICE_PG_BINDIR", "/usr/lib/postgresql/15/bin")
+DB = "bench"
+SCALE = 10
+POOL_SIZE = 20
+USERS = {
+    # name: (password, password_encryption)
+    "bench_scram": ("scrampass", "scram-sha-256"),
+    "bench_md5": ("md5pass", "md5"),
+}
+IS_ROOT = os.geteuid() == 0
+
+# Case: (name, pgbench args, clients, user). Users: SCRAM unless the case is
+# about logins, where pgbench's own client-side SCRAM (~7 ms CPU per login)
+# would be measured instead of the pooler.
+SELECT = ["-S"]
+
+
+def load_cases(full):
+    counts = [1, 16, 64, 256, 1000] if full else [1, 16, 256]
+    cases = []
+    for proto in ("simple", "extended"):
+        for c in counts:
+            cases.append((f"select-only {proto}", SELECT + ["-M", proto], c, "bench_scram"))
+    for c in [16, 256] if full else [16]:
+        cases.append(("select-only prepared", SELECT + ["-M", "prepared"], c, "bench_scram"))
+    for c in [16, 64] if full else [16]:
+        cases.append(("tpcb-like", ["-M", "simple"], c, "bench_scram"))
+    cases.append(("churn -C (md5)", SELECT + ["-M", "simple", "-C"], 16, "bench_md5"))
+    return cases
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.procs = []  # Popen objects we started, stopped at the end
+        self.pg_started = False
+        self.base = tempfile.mkdtemp(prefix="sluice-bench-", dir="/tmp")
+        os.chmod(self.base, 0o755)
+        self.used_ports = set()
+        self.results = {"cases": [], "latency": [], "callgrind": [], "syscalls": [], "idle": [], "notes": []}
+        self.pg_uid = pwd.getpwnam("postgres") if IS_ROOT else None
+
+    # ---- helpers -----------------------------------------------------
+
+    def free_port(self):
+        """A free loopback port in 20000-32767 (below the ephemeral range)."""
+        while True:
+            port = random.randint(20000, 32000)
+            if port in self.used_ports:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            self.used_ports.add(port)
+            return port
+
+    def as_pg(self, cmd):
+        # setpriv, not runuser: runuser's PAM session resets RLIMIT_NOFILE
+        # to 1024, too few for 1,000+ clients.
+        if not IS_ROOT:
+            return cmd
+        return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"] + cmd
+
+    def give_to_pg(self, path):
+        if IS_ROOT:
+            os.chown(path, self.pg_uid.pw_uid, self.pg_uid.pw_gid)
+
+    def env(self, password=None):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env["PGSSLMODE"] = "disable"
+        env["PGPASSFILE"] = "/nonexistent"
+        env["PGCONNECT_TIMEOUT"] = "30"
+        if password:
+            env["PGPASSWORD"] = password
+        return env
+
+    def run(self, cmd, **kw):
+        kw.setdefault("env", self.env())
+        out = subprocess.run(cmd, capture_output=True, text=True, **kw)
+        if out.returncode != 0:
+            raise RuntimeError(f"{cmd[:6]} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+        return out.stdout
+
+    def psql(self, sql, db="postgres"):
+        return self.run(
+            self.as_pg([f"{PG_BINDIR}/psql", "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1",
+                        "-h", self.sockdir, "-p", str(self.pg_port), "-U", "postgres",
+                        "-d", db, "-c", sql])
+        ).strip()
+
+    def spawn(self, cmd, **kw):
+        kw.setdefault("env", self.env())
+        p = subprocess.Popen(cmd, **kw)
+        self.procs.append(p)
+        return p
+
+    # ---- PostgreSQL ----------------------------------------------------
+
+    def start_postgres(self):
+        pgdir = os.path.join(self.base, "pg")
+        os.mkdir(pgdir, 0o700)
+        self.give_to_pg(pgdir)
+        self.sockdir = os.path.join(pgdir, "sock")
+        os.mkdir(self.sockdir)
+        self.give_to_pg(self.sockdir)
+        self.pgdata = os.path.join(pgdir, "data")
+        self.run(self.as_pg([f"{PG_BINDIR}/initdb", "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                             "--locale=C", "--no-sync", "-D", self.pgdata]))
+        self.pg_port = self.free_port()
+        # Direct cases run up to 1,000 clients; 10,000 direct is skipped.
+        conf = f"""
+listen_addresses = '127.0.0.1'
+port = {self.pg_port}
+unix_socket_directories = '{self.sockdir}'
+max_connections = 1100
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+shared_buffers = 128MB
+max_wal_size = 4GB
+log_min_messages = warning
+"""
+        hba = """local all all trust
+host all bench_md5 127.0.0.1/32 md5
+host all bench_scram 127.0.0.1/32 scram-sha-256
+"""
+        with open(os.path.join(self.pgdata, "postgresql.conf"), "a") as f:
+            f.write(conf)
+        with open(os.path.join(self.pgdata, "pg_hba.conf"), "w") as f:
+            f.write(hba)
+        self.pg_log = os.path.join(pgdir, "postgres.log")
+        self.run(self.as_pg([f"{PG_BINDIR}/pg_ctl", "start", "-w", "-t", "60", "-D", self.pgdata,
+                             "-l", self.pg_log]))
+        self.pg_started = True
+        sql = []
+        for user, (password, enc) in USERS.items():
+            sql.append(f"SET password_encryption = '{enc}'; "
+                       f"CREATE ROLE {user} LOGIN PASSWORD '{password}';")
+        self.psql(" ".join(sql))
+        self.psql(f"CREATE DATABASE {DB}")
+        log(f"postgres on port {self.pg_port}; pgbench -i -s {SCALE}")
+        self.run(self.as_pg([f"{PG_BINDIR}/pgbench", "-i", "-q", "-s", str(SCALE), "-h", self.sockdir,
+                             "-p", str(self.pg_port), "-U", "postgres", DB]))
+        users = ", ".join(USERS)
+        self.psql(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {users}; "
+                  f"GRANT ALL ON SCHEMA public TO {users}", db=DB)
+        self.psql("VACUUM ANALYZE", db=DB)
+        self.secrets = dict(
+            line.split("|", 1)
+            for line in self.psql(
+                "SELECT rolname, rolpassword FROM pg_authid WHERE rolname LIKE 'bench_%'"
+            ).splitlines()
+        )
+
+    def stop_postgres(self):
+        if self.pg_started:
+            subprocess.run(self.as_pg([f"{PG_BINDIR}/pg_ctl", "stop", "-m", "immediate", "-w",
+                                       "-D", self.pgdata]), capture_output=True)
+            self.pg_started = False
+
+    # ---- poolers -------------------------------------------------------
+
+    def pooler_ini(self, port, rundir):
+        return f"""[databases]
+{DB} = host=127.0.0.1 port={self.pg_port} dbname={DB}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = md5
+auth_file = {self.base}/userlist.txt
+pool_mode = transaction
+default_pool_size = {POOL_SIZE}
+max_client_conn = 12000
+listen_backlog = 4096
+ignore_startup_parameters = extra_float_digits
+log_connections = 0
+log_disconnections = 0
+logfile = {rundir}/pooler.log
+pidfile = {rundir}/pooler.pid
+"""
+
+    def write_userlist(self):
+        path = os.path.join(self.base, "userlist.txt")
+        with open(path, "w") as f:
+            for user, secret in sorted(self.secrets.items()):
+                f.write(f'"{user}" "{secret}"\n')
+        os.chmod(path, 0o644)
+
+    def start_pooler(self, kind, tag, valgrind_out=None):
+        """Start `kind` ('sluice' or 'pgbouncer'); returns a dict with port and pid."""
+        rundir = tempfile.mkdtemp(prefix=f"{kind}-{tag}-", dir=self.base)
+        os.chmod(rundir, 0o755)
+        port = self.free_port()
+        ini = os.path.join(rundir, "pgbouncer.ini")
+        with open(ini, "w") as f:
+            f.write(self.pooler_ini(port, rundir))
+        os.chmod(ini, 0o644)
+        vg = []
+        if valgrind_out:
+            vg = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={valgrind_out}"]
+        if kind == "sluice":
+            cmd = vg + [self.args.sluice, "-q", ini]
+        else:
+            self.give_to_pg(rundir)
+            cmd = self.as_pg(vg + [self.args.pgbouncer, "-q", ini])
+        stderr = open(os.path.join(rundir, "stderr.log"), "w")
+        proc = self.spawn(cmd, stdout=stderr, stderr=stderr, stdin=subprocess.DEVNULL)
+        pidfile = os.path.join(rundir, "pooler.pid")
+        deadline = time.time() + (120 if valgrind_out else 30)
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{kind} exited ({proc.returncode}); see {rundir}")
+            if os.path.exists(pidfile) and port_open(port):
+                with open(pidfile) as f:
+                    text = f.read().strip()
+                if text:
+                    return {"kind": kind, "port": port, "pid": int(text), "proc": proc,
+                            "rundir": rundir}
+            time.sleep(0.1)
+        raise RuntimeError(f"{kind} did not start listening on {port}; see {rundir}")
+
+    def stop_pooler(self, pooler, timeout=60):
+        proc = pooler["proc"]
+        if proc.poll() is None:
+            try:
+                os.kill(pooler["pid"], signal.SIGINT if pooler["kind"] == "pgbouncer" else signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(pooler["pid"], signal.SIGKILL)
+                proc.wait()
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def cleanup(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                try:
+                    p.terminate()
+                    p.wait(10)
+                except (subprocess.TimeoutExpired, ProcessLookupError):
+                    p.kill()
+                    p.wait()
+        self.procs.clear()
+        self.stop_postgres()
+        if not self.args.keep:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    # ---- pgbench ---------------------------------------------------------
+
+    def pgbench(self, target, user, extra, clients, secs=None, txns=None, log_prefix=None):
+        cmd = [f"{PG_BINDIR}/pgbench", "-n", "-h", "127.0.0.1", "-p", str(target["port"]),
+               "-U", user, "-c", str(clients), "-j", "2"] + extra
+        cmd += ["-T", str(secs)] if secs else ["-t", str(txns)]
+        if log_prefix:
+            cmd += ["--log", f"--log-prefix={log_prefix}"]
+        cmd.append(DB)
+        pid = target.get("pid")
+        cpu0 = proc_cpu(pid) if pid else None
+        t0 = time.time()
+        out = subprocess.run(cmd, capture_output=True, text=True, env=self.env(USERS[user][0]),
+                             timeout=(secs or 60) + 600, cwd=self.base)
+        cpu = proc_cpu(pid) - cpu0 if pid else None
+        res = {"rc": out.returncode, "wall": time.time() - t0, "cpu": cpu}
+        m = re.search(r"tps = ([0-9.]+)", out.stdout)
+        res["tps"] = float(m.group(1)) if m and out.returncode == 0 else None
+        m = re.search(r"number of transactions actually processed: (\d+)", out.stdout)
+        res["txns"] = int(m.group(1)) if m else 0
+        m = re.search(r"number of failed transactions: (\d+)", out.stdout)
+        res["failed_txns"] = int(m.group(1)) if m else 0
+        if res["tps"] is None:
+            errors = [line for line in out.stderr.splitlines() if "error" in line.lower()]
+            res["error"] = (errors or out.stderr.strip().splitlines() or ["?"])[0][:200]
+            res["stdout_tail"] = out.stdout[-500:]
+        return res
+
+    # ---- phases ------------------------------------------------------------
+
+    def targets(self, poolers):
+        t = {"sluice": poolers["sluice"]}
+        if "pgbouncer" in poolers:
+            t["pgbouncer"] = poolers["pgbouncer"]
+        t["direct"] = {"kind": "direct", "port": self.pg_port}
+        return t
+
+    def ensure_running(self, poolers):
+        for kind, p in list(poolers.items()):
+            if p["proc"].poll() is not None:
+                self.results["notes"].append(f"{kind} died (rc {p['proc'].returncode}); restarted")
+                log(f"{kind} died; restarting")
+                poolers[kind] = self.start_pooler(kind, "restart")
+
+    def phase_load(self, poolers):
+        full = self.args.full
+        rounds, secs = (3, 10) if full else (2, 3)
+        for name, extra, clients, user in load_cases(full):
+            targets = self.targets(poolers)
+            skip = {}
+            if "prepared" in name and "pgbouncer" in targets:
+                skip["pgbouncer"] = "PgBouncer < 1.21 has no max_prepared_statements"
+            case = {"case": name, "clients": clients, "user": user, "runs": {}, "skipped": skip}
+            order = [k for k in targets if k not in skip]
+            for r in range(rounds):
+                for kind in (order if r % 2 == 0 else list(reversed(order))):
+                    self.ensure_running(poolers)
+                    targets = self.targets(poolers)
+                    res = self.pgbench(targets[kind], user, extra, clients, secs=secs)
+                    case["runs"].setdefault(kind, []).append(res)
+                    log(f"{name} c={clients} {kind} round {r + 1}: "
+                        + (f"{res['tps']:.0f} tps" if res["tps"] else f"FAILED {res.get('error')}"))
+            self.results["cases"].append(case)
+
+    def phase_latency(self, poolers):
+        counts = [1000, 10000] if self.args.full else [1000]
+        secs = 15 if self.args.full else 4
+        for clients in counts:
+            for kind, target in self.targets(poolers).items():
+                entry = {"clients": clients, "target": kind}
+                if kind == "direct" and clients > 1000:
+                    entry["skipped"] = "max_connections = 1100"
+                    self.results["latency"].append(entry)
+                    continue
+                self.ensure_running(poolers)
+                target = self.targets(poolers)[kind]
+                logdir = tempfile.mkdtemp(prefix=f"lat-{kind}-{clients}-", dir=self.base)
+                prefix = os.path.join(logdir, "lat")
+                res = self.pgbench(target, "bench_md5", SELECT + ["-M", "simple"], clients,
+                                   secs=secs, log_prefix=prefix)
+                entry.update(res)
+                entry.update(latency_stats(logdir, clients))
+                shutil.rmtree(logdir, ignore_errors=True)
+                log(f"latency c={clients} {kind}: tps {entry.get('tps')} p50 {entry.get('p50_ms')} ms "
+                    f"p99 {entry.get('p99_ms')} ms, clients without a txn {entry.get('starved')}")
+                self.results["latency"].append(entry)
+
+    def phase_callgrind(self):
+        n = self.args.callgrind_txns
+        kinds = ["sluice"] + (["pgbouncer"] if self.args.pgbouncer else [])
+        outdir = os.path.join(self.args.out, "callgrind")
+        os.makedirs(outdir, exist_ok=True)
+        vgdir = os.path.join(self.base, "vg")
+        os.makedirs(vgdir, exist_ok=True)
+        os.chmod(vgdir, 0o777)
+        for mode in ("simple", "extended"):
+            for kind in kinds:
+                totals = {}
+                for txns in (n, 2 * n):
+                    out = os.path.join(vgdir, f"callgrind.{kind}.{mode}.{txns}")
+                    pooler = self.start_pooler(kind, f"vg-{mode}-{txns}", valgrind_out=out)
+                    target = {"port": pooler["port"]}
+                    try:
+                        # Warm-up: logins and the pool's server connections,
+                        # identical in both runs, so they cancel.
+                        warm = self.pgbench(target, "bench_md5", SELECT + ["-M", mode], 8, txns=50)
+                        res = self.pgbench(target, "bench_md5", SELECT + ["-M", mode], 8,
+                                           txns=txns // 8)
+                    finally:
+                        self.stop_pooler(pooler, timeout=120)
+                    ok = warm["rc"] == 0 and res["rc"] == 0
+                    totals[txns] = callgrind_total(out) if ok else None
+                    shutil.copy(out, outdir)
+                    log(f"callgrind {kind} {mode} {txns} txns: {totals[txns]} Ir"
+                        + ("" if ok else f" (pgbench failed: {res.get('error') or warm.get('error')})"))
+                per_txn = None
+                if totals[n] is not None and totals[2 * n] is not None:
+                    per_txn = (totals[2 * n] - totals[n]) / n
+                self.results["callgrind"].append(
+                    {"pooler": kind, "mode": mode, "N": n, "Ir_N": totals[n], "Ir_2N": totals[2 * n],
+                     "per_txn": per_txn})
+
+    def phase_syscalls(self):
+        """Syscalls per transaction: strace -c attached to the whole pooler
+        (every thread) for N select-only transactions at 8 clients."""
+        n = self.args.callgrind_txns
+        kinds = ["sluice"] + (["pgbouncer"] if self.args.pgbouncer else [])
+        for mode in ("simple", "extended"):
+            for kind in kinds:
+                pooler = self.start_pooler(kind, f"strace-{mode}")
+                out = os.path.join(self.base, f"strace.{kind}.{mode}")
+                tracer = None
+                try:
+                    target = {"port": pooler["port"]}
+                    self.pgbench(target, "bench_md5", SELECT + ["-M", mode], 8, txns=50)
+                    tracer = self.spawn(["strace", "-f", "-c", "-o", out, "-p", str(pooler["pid"])],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    time.sleep(1.0)
+                    res = self.pgbench(target, "bench_md5", SELECT + ["-M", mode], 8, txns=n // 8)
+                finally:
+                    if tracer is not None:
+                        tracer.send_signal(signal.SIGINT)
+                        tracer.wait(30)
+                        self.procs.remove(tracer)
+                    self.stop_pooler(pooler)
+                calls = strace_calls(out) if res["rc"] == 0 else {}
+                total = sum(calls.values())
+                top = sorted(calls.items(), key=lambda kv: -kv[1])[:5]
+                entry = {"pooler": kind, "mode": mode, "N": n, "per_txn": total / n if calls else None,
+                         "top": {name: round(c / n, 2) for name, c in top}}
+                log(f"syscalls {kind} {mode}: {entry['per_txn']} per txn, top {entry['top']}")
+                self.results["syscalls"].append(entry)
+
+    def phase_idle(self):
+        counts = [1000, 10000]
+        kinds = ["sluice"] + (["pgbouncer"] if self.args.pgbouncer else [])
+        for n in counts:
+            for kind in kinds:
+                pooler = self.start_pooler(kind, f"idle-{n}")
+                holders = []
+                try:
+                    conn = (f"host=127.0.0.1 port={pooler['port']} user=bench_md5 "
+                            f"password={USERS['bench_md5'][0]} dbname={DB}")
+                    # One client first so the pool has its server and the
+                    # pooler its steady state; the baseline includes it.
+                    holders.append(self.hold_idle(conn, 1))
+                    time.sleep(0.5)
+                    rss0 = proc_rss(pooler["pid"])
+                    holder = self.hold_idle(conn, n)
+                    holders.append(holder)
+                    time.sleep(1.0)
+                    rss1 = proc_rss(pooler["pid"])
+                    entry = {"pooler": kind, "clients": n, "opened": holder["opened"],
+                             "rss_before": rss0, "rss_after": rss1,
+                             "bytes_per_client": (rss1 - rss0) / max(holder["opened"], 1)}
+                finally:
+                    for h in holders:
+                        self.release_idle(h)
+                    self.stop_pooler(pooler)
+                log(f"idle {kind} {n}: opened {entry['opened']}, "
+                    f"{entry['bytes_per_client']:.0f} B/client")
+                self.results["idle"].append(entry)
+
+    def hold_idle(self, conn, n):
+        proc = self.spawn([self.args.idleclients, conn, str(n), "64"], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = proc.stdout.readline().split()
+        if len(line) != 3 or line[0] != "ready":
+            raise RuntimeError(f"idleclients said {line!r}")
+        return {"proc": proc, "opened": int(line[1]), "failed": int(line[2])}
+
+    def release_idle(self, holder):
+        proc = holder["proc"]
+        proc.stdin.close()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        self.procs.remove(proc)
+
+
+# ---- measurements ----------------------------------------------------------
+
+
+def port_open(port):
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def proc_cpu(pid):
+    """user + system CPU seconds of `pid` (all threads), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def latency_stats(logdir, clients):
+    """p50/p99/max latency and per-client transaction counts from pgbench logs
+    (each line: client_id txn_no latency_us script_no epoch epoch_us)."""
+    lat = []
+    per_client = {}
+    for name in os.listdir(logdir):
+        with open(os.path.join(logdir, name)) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) < 3 or parts[2] in ("skipped", "failed"):
+                    continue
+                lat.append(int(parts[2]))
+                per_client[parts[0]] = per_client.get(parts[0], 0) + 1
+    if not lat:
+        return {}
+    lat.sort()
+
+    def pct(p):
+        return round(lat[min(len(lat) - 1, int(len(lat) * p))] / 1000, 2)
+
+    counts = sorted(per_client.values())
+    return {"p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": round(lat[-1] / 1000, 2),
+            "starved": clients - len(per_client), "min_txns_per_client": counts[0] if len(counts) == clients else 0,
+            "median_txns_per_client": statistics.median(counts)}
+
+
+def strace_calls(path):
+    """{syscall: calls} from an `strace -c` summary."""
+    calls = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
+                calls[parts[-1]] = int(parts[3])
+    return calls
+
+
+def callgrind_total(path):
+    with open(path) as f:
+        for line in f:
+            if line.startswith("totals:") or line.startswith("summary:"):
+                return int(line.split()[1])
+    return None
+
+
+# ---- report ------------------------------------------------------------------
+
+
+def median_or_none(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(v, spec="{:.0f}"):
+    return "—" if v is None else spec.format(v)
+
+
+def ratio(a, b):
+    return None if a is None or b in (None, 0) else a / b
+
+
+def report(results, meta):
+    lines = [f"Load bench ({meta['mode']} mode), {meta['date']}, commit {meta['commit']}",
+             f"Sluice: {meta['sluice']}; PgBouncer: {meta['pgbouncer_version']}; PostgreSQL: {meta['pg_version']}",
+             f"{meta['rounds']}", ""]
+    if results["cases"]:
+        lines += ["| case | clients | Sluice tps | PgBouncer tps | direct tps | Sluice/PgBouncer | Sluice/direct "
+                  "| Sluice CPU s/100k txn | PgBouncer CPU s/100k txn | CPU Sluice/PgBouncer |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for case in results["cases"]:
+            tps = {k: median_or_none([r["tps"] for r in runs]) for k, runs in case["runs"].items()}
+            cpu = {}
+            for k, runs in case["runs"].items():
+                cpu_runs = [r["cpu"] / r["txns"] * 1e5 for r in runs
+                            if r.get("cpu") is not None and r["txns"] and r["tps"] is not None]
+                cpu[k] = median_or_none(cpu_runs)
+            failed = {k for k, runs in case["runs"].items() if any(r["tps"] is None for r in runs)}
+
+            def cell(k):
+                if k in case["skipped"]:
+                    return "skipped"
+                if k in failed and tps.get(k) is None:
+                    return "failed"
+                return fmt(tps.get(k)) + (" (some failed)" if k in failed else "")
+
+            lines.append(
+                f"| {case['case']} | {case['clients']} | {cell('sluice')} | {cell('pgbouncer')} | {cell('direct')} "
+                f"| {fmt(ratio(tps.get('sluice'), tps.get('pgbouncer')), '{:.2f}')} "
+                f"| {fmt(ratio(tps.get('sluice'), tps.get('direct')), '{:.2f}')} "
+                f"| {fmt(cpu.get('sluice'), '{:.2f}')} | {fmt(cpu.get('pgbouncer'), '{:.2f}')} "
+                f"| {fmt(ratio(cpu.get('sluice'), cpu.get('pgbouncer')), '{:.2f}')} |")
+        lines.append("")
+    if results["latency"]:
+        lines += ["| latency case | clients | target | tps | p50 ms | p99 ms | p99/p50 | max ms | clients with no txn "
+                  "| min txns/client |", "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for e in results["latency"]:
+            if "skipped" in e:
+                lines.append(f"| select-only simple (md5) | {e['clients']} | {e['target']} | skipped: {e['skipped']} "
+                             "| | | | | | |")
+                continue
+            lines.append(
+                f"| select-only simple (md5) | {e['clients']} | {e['target']} | {fmt(e.get('tps'))} "
+                f"| {fmt(e.get('p50_ms'), '{:.1f}')} | {fmt(e.get('p99_ms'), '{:.1f}')} "
+                f"| {fmt(ratio(e.get('p99_ms'), e.get('p50_ms')), '{:.2f}')} | {fmt(e.get('max_ms'), '{:.0f}')} "
+                f"| {e.get('starved', '—')} | {e.get('min_txns_per_client', '—')} |")
+        lines.append("")
+    if results["callgrind"]:
+        per = {(e["pooler"], e["mode"]): e["per_txn"] for e in results["callgrind"]}
+        lines += ["| callgrind, select-only, 8 clients | Sluice Ir/txn | PgBouncer Ir/txn | Sluice/PgBouncer |",
+                  "|---|---:|---:|---:|"]
+        for mode in ("simple", "extended"):
+            s, p = per.get(("sluice", mode)), per.get(("pgbouncer", mode))
+            lines.append(f"| -M {mode} | {fmt(s)} | {fmt(p)} | {fmt(ratio(s, p), '{:.2f}')} |")
+        lines.append("")
+    if results["syscalls"]:
+        per = {(e["pooler"], e["mode"]): e for e in results["syscalls"]}
+        lines += ["| strace -c, select-only, 8 clients | Sluice syscalls/txn | PgBouncer syscalls/txn "
+                  "| Sluice/PgBouncer | Sluice top | PgBouncer top |", "|---|---:|---:|---:|---|---|"]
+        for mode in ("simple", "extended"):
+            s, p = per.get(("sluice", mode), {}), per.get(("pgbouncer", mode), {})
+            top = [", ".join(f"{k} {v}" for k, v in e.get("top", {}).items()) for e in (s, p)]
+            lines.append(f"| -M {mode} | {fmt(s.get('per_txn'), '{:.2f}')} | {fmt(p.get('per_txn'), '{:.2f}')} "
+                         f"| {fmt(ratio(s.get('per_txn'), p.get('per_txn')), '{:.2f}')} | {top[0]} | {top[1]} |")
+        lines.append("")
+    if results["idle"]:
+        per = {(e["pooler"], e["clients"]): e for e in results["idle"]}
+        lines += ["| idle clients (md5) | Sluice B/client | PgBouncer B/client | Sluice/PgBouncer |",
+                  "|---:|---:|---:|---:|"]
+        for n in sorted({e["clients"] for e in results["idle"]}):
+            s = per.get(("sluice", n), {}).get("bytes_per_client")
+            p = per.get(("pgbouncer", n), {}).get("bytes_per_client")
+            lines.append(f"| {n} | {fmt(s)} | {fmt(p)} | {fmt(ratio(s, p), '{:.2f}')} |")
+        lines.append("")
+    for note in results["notes"]:
+        lines.append(f"- {note}")
+    return "\n".join(lines) + "\n"
+
+
+def version_of(cmd):
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(here)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="a couple of minutes (default)")
+    mode.add_argument("--full", action="store_true", help="every case, 3 rounds x 10 s")
+    ap.add_argument("--phases", help="comma list of load,latency,callgrind,syscalls,idle "
+                    "(default: quick = load,latency; full = all)")
+    ap.add_argument("--sluice", default=os.path.join(root, "target/release/sluice"))
+    ap.add_argument("--pgbouncer", default=os.environ.get("PGBOUNCER") or shutil.which("pgbouncer")
+                    or ("/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None))
+    ap.add_argument("--idleclients", default=os.path.join(root, "target/debug/idleclients"))
+    ap.add_argument("--callgrind-txns", type=int, default=4000, help="N for the callgrind N/2N runs")
+    ap.add_argument("--out", help="output dir (default target/loadbench/<utc time>)")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs) under /tmp")
+    ap.add_argument("--commit", help="commit the sluice binary was built from, for the report "
+                    "(default: git HEAD)")
+    args = ap.parse_args()
+    phases = (args.phases or ("load,latency,callgrind,syscalls,idle" if args.full else "load,latency")).split(",")
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    args.out = os.path.abspath(args.out or os.path.join(root, "target", "loadbench", stamp))
+    os.makedirs(args.out, exist_ok=True)
+    # 10,000 clients need 10,000+ descriptors in pgbench and the poolers.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < 10500:
+        log(f"note: RLIMIT_NOFILE hard limit is {hard}; 10,000-client cases may fail")
+
+    commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    meta = {"mode": "full" if args.full else "quick", "date": stamp, "commit": args.commit or commit,
+            "sluice": version_of([args.sluice, "-V"]),
+            "pgbouncer_version": version_of([args.pgbouncer, "-V"]) if args.pgbouncer else "not found",
+            "pg_version": version_of([f"{PG_BINDIR}/postgres", "-V"]), "phases": phases,
+            "rounds": "load: 3 rounds x 10 s per target" if args.full else "load: 2 rounds x 3 s per target",
+            "nproc": os.cpu_count()}
+    bench = Bench(args)
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
+    t0 = time.time()
+    try:
+        bench.start_postgres()
+        bench.write_userlist()
+        if not args.pgbouncer:
+            bench.results["notes"].append("pgbouncer not found: PgBouncer columns empty")
+        if "load" in phases or "latency" in phases:
+            poolers = {"sluice": bench.start_pooler("sluice", "main")}
+            if args.pgbouncer:
+                poolers["pgbouncer"] = bench.start_pooler("pgbouncer", "main")
+            try:
+                for phase in ("load", "latency"):
+                    if phase in phases:
+                        getattr(bench, f"phase_{phase}")(poolers)
+            finally:
+                for p in poolers.values():
+                    bench.stop_pooler(p)
+        for phase in ("callgrind", "syscalls", "idle"):
+            if phase in phases:
+                try:
+                    getattr(bench, f"phase_{phase}")()
+                except Exception as e:  # keep going: report what we have
+                    bench.results["notes"].append(f"{phase} phase failed: {e}")
+                    log(f"{phase} phase failed: {e}")
+    finally:
+        bench.cleanup()
+        meta["seconds"] = round(time.time() - t0)
+        with open(os.path.join(args.out, "results.json"), "w") as f:
+            json.dump({"meta": meta, "results": bench.results}, f, indent=1, default=str)
+        text = report(bench.results, meta)
+        with open(os.path.join(args.out, "report.md"), "w") as f:
+            f.write(text)
+        print(text)
+        log(f"done in {meta['seconds']} s; results in {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -55,6 +55,12 @@ pub async fn run(
             if arg.is_some() {
                 return Ok(false);
             }
+            if shared.admin.paused_all() {
+                return Err(admin_error("already suspended/paused"));
+            }
+            if !lock(&shared.admin.paused_dbs).is_empty() {
+                return Err(admin_error("cannot suspend with paused databases"));
+            }
             pause(shared, None).await?;
             *lock(&shared.admin.suspended_by) = Some(ctx.me);
             "SUSPEND"
@@ -94,6 +100,9 @@ pub async fn run(
             }
         }
         "reload" => {
+            if arg.is_some() {
+                return Ok(false);
+            }
             reload(shared)?;
             "RELOAD"
         }
@@ -141,6 +150,10 @@ fn pools_of(shared: &Shared, db: Option<&str>, verb: &str) -> Result<Vec<Arc<Poo
 /// PAUSE [db]: hold new checkouts, wait until every server of the
 /// database(s) is back (transactions finish normally), close them.
 pub async fn pause(shared: &Shared, db: Option<&str>) -> Result<(), PgError> {
+    // As PgBouncer: no PAUSE of anything while the whole pooler is held.
+    if shared.admin.paused_all() {
+        return Err(admin_error("already suspended/paused"));
+    }
     let pools = pools_of(shared, db, "pause")?;
     match db {
         None => {
@@ -241,6 +254,9 @@ pub fn session_ended(shared: &Shared, id: u64) {
 /// KILL [db]: drop the database's clients and servers now, and pause it
 /// (all databases without an argument, as since 1.25).
 fn kill(shared: &Shared, db: Option<&str>) -> Result<(), PgError> {
+    if shared.admin.paused_all() {
+        return Err(admin_error("already suspended/paused"));
+    }
     let pools = pools_of(shared, db, "kill")?;
     match db {
         None => shared

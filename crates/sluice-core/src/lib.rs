@@ -13,6 +13,7 @@ pub mod listen;
 pub mod metrics;
 pub mod params;
 pub mod pool;
+pub mod prepared;
 pub mod registry;
 pub mod relay;
 pub mod server;

@@ -9,6 +9,14 @@
 //! incomplete tail, goes out in one write. Only messages whose content
 //! matters (ReadyForQuery, ParameterStatus, …) are gathered whole, and
 //! those are capped; everything else streams through.
+//!
+//! An observer may also edit the stream, which the prepared-statement
+//! layer needs: replace a gathered message (or its gathered prefix, the
+//! rest of the body streaming on unchanged) with other bytes, drop it
+//! (replace it with nothing), or insert bytes of its own at a message
+//! boundary (`inject`, used for responses Sluice makes itself). Edits are
+//! done in place in the direction's buffer, so nothing is allocated per
+//! message once the buffer has grown.
 
 use std::future::poll_fn;
 use std::io;
@@ -28,6 +36,9 @@ pub const READ_CHUNK: usize = 8 * 1024;
 /// Largest message we gather whole to look inside (ParameterStatus,
 /// ErrorResponse, …). Bigger ones are a protocol violation.
 pub const MAX_INSPECTED: usize = 64 * 1024;
+/// Largest named Parse gathered whole to be rewritten (queries can be
+/// big). A bigger one is refused with 08P01 instead of buffered.
+pub const MAX_REWRITTEN_PARSE: usize = 1024 * 1024;
 /// Rounds of work per poll before yielding to other tasks (fairness,
 /// like PgBouncer's `sbuf_loopcnt`).
 const ROUNDS_PER_POLL: usize = 16;
@@ -40,6 +51,11 @@ pub enum Verdict {
     /// Do not forward it, and stop reading this direction: everything
     /// before it is flushed, then the pump reports `Stopped`.
     Stop,
+    /// Send the bytes the observer wrote to `out` instead of the header
+    /// and the gathered body bytes; the rest of the body (if only a prefix
+    /// was gathered) streams on unchanged. Empty `out` drops a message
+    /// that was gathered whole.
+    Replace,
 }
 
 /// The per-direction policy: which messages to look into, and what to do
@@ -50,6 +66,30 @@ pub trait Observer {
     fn wants(&self, tag: u8, body_len: usize) -> usize;
     /// Called once per message, with the first `wants()` bytes of body.
     fn on_message(&mut self, tag: u8, body_len: usize, body: &[u8]) -> Result<Verdict, ProtoError>;
+    /// Like `wants`, also seeing the body bytes already buffered (never
+    /// past this message), so the first bytes can decide whether the rest
+    /// is needed. Asked again whenever more bytes arrive.
+    fn wants_seen(&self, tag: u8, body_len: usize, _seen: &[u8]) -> usize {
+        self.wants(tag, body_len)
+    }
+    /// The most body bytes `wants` may ask for with this tag; asking for
+    /// more is a protocol error.
+    fn gather_cap(&self, _tag: u8) -> usize {
+        MAX_INSPECTED
+    }
+    /// `on_message` with a buffer for `Verdict::Replace` (empty on entry).
+    fn on_message_out(
+        &mut self,
+        tag: u8,
+        body_len: usize,
+        body: &[u8],
+        _out: &mut BytesMut,
+    ) -> Result<Verdict, ProtoError> {
+        self.on_message(tag, body_len, body)
+    }
+    /// Called at every message boundary: bytes appended to `out` go into
+    /// the stream there, before the next message.
+    fn inject(&mut self, _out: &mut BytesMut) {}
 }
 
 /// One direction's buffer: forwardable bytes at the front (`ready`), then
@@ -61,6 +101,8 @@ pub struct Half {
     /// Bytes of a streamed message's body that have not arrived yet.
     skip: usize,
     stopped: bool,
+    /// Where observers write replacement and injected bytes (reused).
+    scratch: BytesMut,
 }
 
 impl Half {
@@ -86,6 +128,9 @@ impl Half {
         if self.buf.is_empty() && self.buf.capacity() > 4 * READ_CHUNK {
             self.buf = BytesMut::new();
         }
+        if self.scratch.capacity() > 4 * READ_CHUNK {
+            self.scratch = BytesMut::new();
+        }
     }
 
     /// Scan newly arrived bytes, advancing `ready` over complete runs.
@@ -101,24 +146,38 @@ impl Half {
                 self.skip -= n;
                 continue;
             }
+            // A message boundary: the observer may insert bytes here.
+            self.scratch.clear();
+            obs.inject(&mut self.scratch);
+            if !self.scratch.is_empty() {
+                splice(&mut self.buf, self.ready, self.ready, &self.scratch);
+                self.ready += self.scratch.len();
+                continue;
+            }
             let Some(header) = parse_header(&self.buf[self.ready..], max_len)? else {
                 return Ok(());
             };
-            let want = obs.wants(header.tag, header.body_len);
-            if want > MAX_INSPECTED {
+            let body_start = self.ready + HEADER_LEN;
+            let seen_end = self.buf.len().min(body_start + header.body_len);
+            let seen = self.buf.get(body_start..seen_end).unwrap_or(&[]);
+            let want = obs.wants_seen(header.tag, header.body_len, seen);
+            let cap = obs.gather_cap(header.tag);
+            if want > cap {
                 return Err(ProtoError::TooLong {
                     len: header.total_len(),
-                    max: MAX_INSPECTED,
+                    max: cap,
                 });
             }
+            let want = want.min(header.body_len);
             if available < HEADER_LEN + want {
                 return Ok(());
             }
-            let body_start = self.ready + HEADER_LEN;
-            let verdict = obs.on_message(
+            self.scratch.clear();
+            let verdict = obs.on_message_out(
                 header.tag,
                 header.body_len,
                 &self.buf[body_start..body_start + want],
+                &mut self.scratch,
             )?;
             match verdict {
                 Verdict::Forward => {
@@ -126,6 +185,15 @@ impl Half {
                     let here = total.min(available);
                     self.ready += here;
                     self.skip = total - here;
+                }
+                Verdict::Replace => {
+                    let start = self.ready;
+                    splice(&mut self.buf, start, body_start + want, &self.scratch);
+                    self.ready = start + self.scratch.len();
+                    let rest = header.body_len - want;
+                    let here = rest.min(self.buf.len() - self.ready);
+                    self.ready += here;
+                    self.skip = rest - here;
                 }
                 Verdict::Stop => {
                     self.stopped = true;
@@ -159,6 +227,22 @@ impl Half {
         self.buf.reserve(READ_CHUNK);
         poll_read_buf(Pin::new(input), cx, &mut self.buf)
     }
+}
+
+/// Replace `buf[start..end]` with `with`, moving the tail in place.
+fn splice(buf: &mut BytesMut, start: usize, end: usize, with: &[u8]) {
+    let len = buf.len();
+    let removed = end - start;
+    if with.len() > removed {
+        let grow = with.len() - removed;
+        buf.resize(len + grow, 0);
+        buf.copy_within(end..len, end + grow);
+    } else if with.len() < removed {
+        let shrink = removed - with.len();
+        buf.copy_within(end..len, end - shrink);
+        buf.truncate(len - shrink);
+    }
+    buf[start..start + with.len()].copy_from_slice(with);
 }
 
 /// Why the pump returned.
@@ -203,10 +287,30 @@ pub struct Traffic {
 /// whether the current point is a release point. One value sees both
 /// directions, because a release depends on both.
 pub trait LinkPolicy {
-    fn client_wants(&self, tag: u8, body_len: usize) -> usize;
-    fn on_client(&mut self, tag: u8, body_len: usize, body: &[u8]) -> Result<Verdict, ProtoError>;
-    fn server_wants(&self, tag: u8, body_len: usize) -> usize;
-    fn on_server(&mut self, tag: u8, body_len: usize, body: &[u8]) -> Result<Verdict, ProtoError>;
+    /// Body bytes of a client message to gather, having seen `seen`.
+    fn client_wants(&self, tag: u8, body_len: usize, seen: &[u8]) -> usize;
+    /// Largest `client_wants` allowed for `tag`.
+    fn client_cap(&self, _tag: u8) -> usize {
+        MAX_INSPECTED
+    }
+    fn on_client(
+        &mut self,
+        tag: u8,
+        body_len: usize,
+        body: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<Verdict, ProtoError>;
+    fn server_wants(&self, tag: u8, body_len: usize, seen: &[u8]) -> usize;
+    fn on_server(
+        &mut self,
+        tag: u8,
+        body_len: usize,
+        body: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<Verdict, ProtoError>;
+    /// Bytes of Sluice's own to put into the server → client stream at
+    /// the current boundary (responses it answers itself).
+    fn inject_to_client(&mut self, _out: &mut BytesMut) {}
     /// Asked only when both directions are flushed and empty.
     fn at_release_point(&self) -> bool;
 }
@@ -216,19 +320,49 @@ struct ServerView<'a, P>(&'a mut P);
 
 impl<P: LinkPolicy> Observer for ClientView<'_, P> {
     fn wants(&self, tag: u8, body_len: usize) -> usize {
-        self.0.client_wants(tag, body_len)
+        self.0.client_wants(tag, body_len, &[])
+    }
+    fn wants_seen(&self, tag: u8, body_len: usize, seen: &[u8]) -> usize {
+        self.0.client_wants(tag, body_len, seen)
+    }
+    fn gather_cap(&self, tag: u8) -> usize {
+        self.0.client_cap(tag)
     }
     fn on_message(&mut self, tag: u8, body_len: usize, body: &[u8]) -> Result<Verdict, ProtoError> {
-        self.0.on_client(tag, body_len, body)
+        self.0.on_client(tag, body_len, body, &mut BytesMut::new())
+    }
+    fn on_message_out(
+        &mut self,
+        tag: u8,
+        body_len: usize,
+        body: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<Verdict, ProtoError> {
+        self.0.on_client(tag, body_len, body, out)
     }
 }
 
 impl<P: LinkPolicy> Observer for ServerView<'_, P> {
     fn wants(&self, tag: u8, body_len: usize) -> usize {
-        self.0.server_wants(tag, body_len)
+        self.0.server_wants(tag, body_len, &[])
+    }
+    fn wants_seen(&self, tag: u8, body_len: usize, seen: &[u8]) -> usize {
+        self.0.server_wants(tag, body_len, seen)
     }
     fn on_message(&mut self, tag: u8, body_len: usize, body: &[u8]) -> Result<Verdict, ProtoError> {
-        self.0.on_server(tag, body_len, body)
+        self.0.on_server(tag, body_len, body, &mut BytesMut::new())
+    }
+    fn on_message_out(
+        &mut self,
+        tag: u8,
+        body_len: usize,
+        body: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<Verdict, ProtoError> {
+        self.0.on_server(tag, body_len, body, out)
+    }
+    fn inject(&mut self, out: &mut BytesMut) {
+        self.0.inject_to_client(out);
     }
 }
 
@@ -253,6 +387,9 @@ pub async fn pump<P: LinkPolicy>(
     link.c2s
         .scan(&mut ClientView(policy), max_len)
         .map_err(PumpError::ClientProtocol)?;
+    link.s2c
+        .scan(&mut ServerView(policy), max_len)
+        .map_err(PumpError::ServerProtocol)?;
     poll_fn(|cx| poll_pump(cx, link, policy, max_len, traffic)).await
 }
 
@@ -315,6 +452,10 @@ fn poll_pump<P: LinkPolicy>(
                 traffic.from_client += n as u64;
                 c2s.scan(&mut ClientView(policy), max_len)
                     .map_err(PumpError::ClientProtocol)?;
+                // Client messages may have queued responses of Sluice's
+                // own that are due now (nothing owed before them).
+                s2c.scan(&mut ServerView(policy), max_len)
+                    .map_err(PumpError::ServerProtocol)?;
                 progress = true;
             }
         }

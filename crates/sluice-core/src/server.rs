@@ -150,6 +150,8 @@ pub struct ServerConn {
     pub generation: u64,
     pub c2s: Half,
     pub s2c: Half,
+    /// Prepared statements this backend has under Sluice's names.
+    pub statements: crate::prepared::ServerStatements,
 }
 
 /// What a new connection is stamped with by its pool.
@@ -201,6 +203,7 @@ async fn connect_inner(
         generation: identity.generation,
         c2s: Half::new(),
         s2c: Half::new(),
+        statements: Default::default(),
     };
     conn.login(target, credential).await?;
     if let Some(query) = &target.connect_query {

@@ -44,6 +44,9 @@ pub struct Shared {
     pub mock_seed: [u8; 32],
     /// Client registry, pause/disable state and stats averages.
     pub admin: crate::admin::AdminState,
+    /// Protocol-level prepared statements shared by all pools
+    /// (`prepared::Registry::usage()` for entries and bytes).
+    pub prepared: crate::prepared::Registry,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -66,6 +69,7 @@ impl Shared {
             run_state,
             mock_seed: rand::random(),
             admin: Default::default(),
+            prepared: Default::default(),
         })
     }
 

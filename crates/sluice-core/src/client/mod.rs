@@ -103,6 +103,7 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
                     cancel: parts.cancel,
                     max_packet: general.max_packet_size,
                     client: handle.entry.clone(),
+                    statements: Default::default(),
                 };
                 run_session(session, &addr, port, started, &handle).await;
                 return;

@@ -14,6 +14,7 @@ use super::tracker::{LinkState, Tracker};
 use crate::cancel::{CancelTarget, Registration};
 use crate::params::VarCache;
 use crate::pool::{Pool, PooledServer};
+use crate::prepared::{ClientStatements, Counts, LinkStatements, Statements};
 use crate::relay::{pump, Link, PumpError, PumpEvent, Traffic};
 use crate::server::ServerConn;
 use crate::settings::PoolLimits;
@@ -33,6 +34,8 @@ pub struct Session {
     pub max_packet: usize,
     /// This client's registry entry (SHOW CLIENTS state, link, timings).
     pub client: Arc<crate::registry::ClientEntry>,
+    /// The client's named prepared statements (transaction/statement mode).
+    pub statements: ClientStatements,
 }
 
 /// How one link ended.
@@ -154,6 +157,16 @@ impl Session {
         conn.c2s.seed(first);
         let mut tracker = Tracker::default();
         let mut traffic = Traffic::default();
+        // Named statements are translated only where a client can move
+        // between servers; session mode passes them through untouched.
+        let max_prepared = self
+            .shared
+            .settings()
+            .config
+            .general
+            .max_prepared_statements;
+        let mut link_statements = (limits.pool_mode != PoolMode::Session && max_prepared > 0)
+            .then(LinkStatements::default);
         let event = relay_with_timers(
             &mut self.stream,
             conn,
@@ -163,9 +176,18 @@ impl Session {
             &limits,
             self.max_packet,
             run_state,
+            link_statements.as_mut().map(|link| StatementsCtx {
+                registry: &self.shared.prepared,
+                client: &mut self.statements,
+                link,
+                max: max_prepared,
+            }),
         )
         .await;
         self.record(&tracker, &traffic);
+        if let Some(link) = &link_statements {
+            self.record_statements(link.counts);
+        }
         let event = match event {
             RelayEnd::Pump(event) => event,
             RelayEnd::Timer(e) => return LinkEnd::Failed(e),
@@ -214,6 +236,9 @@ impl Session {
         let wants_reset = (limits.pool_mode == PoolMode::Session && client_left) || reset_always;
         if wants_reset {
             if let Some(reset) = &limits.server_reset_query {
+                // The reset (typically DISCARD ALL) may drop prepared
+                // statements; forgetting them is always safe (see prepared).
+                server.conn().statements.clear();
                 if let Err(e) = server.conn().simple_query(reset).await {
                     tracing::info!("server_reset_query failed, closing server: {e}");
                     server.discard();
@@ -224,6 +249,13 @@ impl Session {
         server.release();
     }
 
+    fn record_statements(&self, counts: Counts) {
+        let stats = &self.pool.stats;
+        stats.add(&stats.client_parse_count, counts.client_parses);
+        stats.add(&stats.server_parse_count, counts.server_parses);
+        stats.add(&stats.bind_count, counts.binds);
+    }
+
     fn record(&self, tracker: &Tracker, traffic: &Traffic) {
         let stats = &self.pool.stats;
         stats.add(&stats.query_count, tracker.queries);
@@ -231,6 +263,15 @@ impl Session {
         stats.add(&stats.bytes_received, traffic.from_client);
         stats.add(&stats.bytes_sent, traffic.to_client);
     }
+}
+
+/// The statement layer's borrowed parts, minus the server cache (which
+/// lives in the server connection the relay takes apart).
+struct StatementsCtx<'a> {
+    registry: &'a crate::prepared::Registry,
+    client: &'a mut ClientStatements,
+    link: &'a mut LinkStatements,
+    max: usize,
 }
 
 /// How a relay run ended: the pump's own event, or a timer of ours.
@@ -252,6 +293,7 @@ async fn relay_with_timers(
     limits: &PoolLimits,
     max_packet: usize,
     run_state: &mut watch::Receiver<RunState>,
+    mut statements: Option<StatementsCtx<'_>>,
 ) -> RelayEnd {
     let tick = [limits.idle_transaction_timeout, limits.query_timeout]
         .into_iter()
@@ -265,6 +307,7 @@ async fn relay_with_timers(
         vars,
         key,
         addr,
+        statements: server_statements,
         ..
     } = conn;
     let mut link = Link {
@@ -280,6 +323,13 @@ async fn relay_with_timers(
             client_vars: &mut *client_vars,
             server_vars: &mut *vars,
             mode: limits.pool_mode,
+            statements: statements.as_mut().map(|ctx| Statements {
+                registry: ctx.registry,
+                client: &mut *ctx.client,
+                server: &mut *server_statements,
+                link: &mut *ctx.link,
+                max: ctx.max,
+            }),
         };
         let timer = tokio::time::sleep(tick.unwrap_or(Duration::MAX));
         tokio::select! {

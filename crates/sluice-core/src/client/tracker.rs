@@ -7,12 +7,14 @@
 //! ReadyForQuery, even after an error (the server skips to the next Sync
 //! and answers that), so counting them is exact for pipelines.
 
+use bytes::BytesMut;
 use sluice_config::PoolMode;
 use sluice_proto::fields::parse_parameter_status;
 use sluice_proto::ProtoError;
 
 use crate::params::VarCache;
-use crate::relay::{LinkPolicy, Verdict};
+use crate::prepared::Statements;
+use crate::relay::{LinkPolicy, Verdict, MAX_INSPECTED, MAX_REWRITTEN_PARSE};
 
 #[derive(Debug, Default)]
 pub struct Tracker {
@@ -48,24 +50,53 @@ impl Tracker {
     pub fn idle_in_transaction(&self) -> bool {
         self.owed == 0 && matches!(self.last_ready, Some(b'T') | Some(b'E'))
     }
+
+    /// Count a ReadyForQuery the client receives.
+    fn ready(&mut self, status: u8) {
+        self.owed = self.owed.saturating_sub(1);
+        self.last_ready = Some(status);
+        self.queries += 1;
+        if status == b'I' {
+            self.xacts += 1;
+        }
+    }
 }
 
 /// The policy of one link: the tracker plus the parameter caches that
-/// ParameterStatus updates (invariant 4).
+/// ParameterStatus updates (invariant 4), and the prepared-statement
+/// layer when it is on (see `crate::prepared`).
 pub struct LinkState<'a> {
     pub tracker: &'a mut Tracker,
     pub client_vars: &'a mut VarCache,
     pub server_vars: &'a mut VarCache,
     pub mode: PoolMode,
+    pub statements: Option<Statements<'a>>,
 }
 
 impl LinkPolicy for LinkState<'_> {
-    fn client_wants(&self, _tag: u8, _body_len: usize) -> usize {
-        0
+    fn client_wants(&self, tag: u8, body_len: usize, seen: &[u8]) -> usize {
+        self.statements
+            .as_ref()
+            .map_or(0, |s| s.client_wants(tag, body_len, seen))
     }
 
-    fn on_client(&mut self, tag: u8, _len: usize, _body: &[u8]) -> Result<Verdict, ProtoError> {
+    fn client_cap(&self, tag: u8) -> usize {
+        if tag == b'P' && self.statements.is_some() {
+            MAX_REWRITTEN_PARSE
+        } else {
+            MAX_INSPECTED
+        }
+    }
+
+    fn on_client(
+        &mut self,
+        tag: u8,
+        len: usize,
+        body: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<Verdict, ProtoError> {
         let t = &mut *self.tracker;
+        let quiet = t.owed == 0 && !t.unsynced;
         t.client_messages += 1;
         match tag {
             b'X' => return Ok(Verdict::Stop),
@@ -78,17 +109,66 @@ impl LinkPolicy for LinkState<'_> {
             _ => {}
         }
         t.last_ready = None;
-        Ok(Verdict::Forward)
-    }
-
-    fn server_wants(&self, tag: u8, body_len: usize) -> usize {
-        match tag {
-            b'Z' | b'S' => body_len,
-            _ => 0,
+        match &mut self.statements {
+            Some(s) => s.on_client(tag, len, body, out, quiet),
+            None => Ok(Verdict::Forward),
         }
     }
 
-    fn on_server(&mut self, tag: u8, _len: usize, body: &[u8]) -> Result<Verdict, ProtoError> {
+    fn server_wants(&self, tag: u8, body_len: usize, _seen: &[u8]) -> usize {
+        let own = match tag {
+            b'Z' | b'S' => body_len,
+            _ => 0,
+        };
+        let theirs = self
+            .statements
+            .as_ref()
+            .map_or(0, |s| s.server_wants(tag, body_len));
+        own.max(theirs)
+    }
+
+    fn on_server(
+        &mut self,
+        tag: u8,
+        len: usize,
+        body: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<Verdict, ProtoError> {
+        if self.track_server(tag, body)? == Verdict::Stop {
+            return Ok(Verdict::Stop);
+        }
+        match &mut self.statements {
+            Some(s) => s.on_server(tag, len, body, out),
+            None => Ok(Verdict::Forward),
+        }
+    }
+
+    fn inject_to_client(&mut self, out: &mut BytesMut) {
+        if let Some(s) = &mut self.statements {
+            if let Some(status) = s.inject(out) {
+                self.tracker.ready(status);
+            }
+        }
+    }
+
+    fn at_release_point(&self) -> bool {
+        let t = &*self.tracker;
+        let settled = self.statements.as_ref().is_none_or(|s| s.link.is_settled());
+        settled
+            && match self.mode {
+                PoolMode::Session => false,
+                PoolMode::Transaction => t.is_clean(),
+                // Statement mode gives the server back after every answer
+                // (an open transaction block never gets here: see on_server).
+                PoolMode::Statement => t.is_clean(),
+            }
+    }
+}
+
+impl LinkState<'_> {
+    /// The tracker's view of a server message (ReadyForQuery counting,
+    /// parameter caches, statement mode's refusal).
+    fn track_server(&mut self, tag: u8, body: &[u8]) -> Result<Verdict, ProtoError> {
         let t = &mut *self.tracker;
         match tag {
             b'Z' => {
@@ -104,12 +184,7 @@ impl LinkPolicy for LinkState<'_> {
                     t.refused_transaction = true;
                     return Ok(Verdict::Stop);
                 }
-                t.owed -= 1;
-                t.last_ready = Some(status);
-                t.queries += 1;
-                if status == b'I' {
-                    t.xacts += 1;
-                }
+                t.ready(status);
             }
             b'S' => {
                 let (name, value) = parse_parameter_status(body)?;
@@ -120,17 +195,6 @@ impl LinkPolicy for LinkState<'_> {
             _ => t.last_ready = None,
         }
         Ok(Verdict::Forward)
-    }
-
-    fn at_release_point(&self) -> bool {
-        let t = &*self.tracker;
-        match self.mode {
-            PoolMode::Session => false,
-            PoolMode::Transaction => t.is_clean(),
-            // Statement mode gives the server back after every answer
-            // (an open transaction block never gets here: see on_server).
-            PoolMode::Statement => t.is_clean(),
-        }
     }
 }
 
@@ -163,18 +227,20 @@ mod tests {
                 client_vars: &mut self.cv,
                 server_vars: &mut self.sv,
                 mode: PoolMode::Transaction,
+                statements: None,
             }
         }
         fn client(&mut self, tags: &[u8]) {
             let mut link = self.link();
             for tag in tags {
-                link.on_client(*tag, 0, &[]).expect("client message");
+                link.on_client(*tag, 0, &[], &mut BytesMut::new())
+                    .expect("client message");
             }
         }
         /// Feed a ReadyForQuery; returns whether that is a release point.
         fn ready(&mut self, status: u8) -> Result<bool, ProtoError> {
             let mut link = self.link();
-            link.on_server(b'Z', 1, &[status])?;
+            link.on_server(b'Z', 1, &[status], &mut BytesMut::new())?;
             Ok(link.at_release_point())
         }
     }
@@ -215,7 +281,11 @@ mod tests {
     fn terminate_stops_the_client_side() {
         let mut f = Fixture::new();
         let mut link = f.link();
-        assert_eq!(link.on_client(b'X', 0, &[]).expect("x"), Verdict::Stop);
+        assert_eq!(
+            link.on_client(b'X', 0, &[], &mut BytesMut::new())
+                .expect("x"),
+            Verdict::Stop
+        );
     }
 
     #[test]
@@ -224,7 +294,11 @@ mod tests {
         f.client(b"Q");
         let mut link = f.link();
         link.mode = PoolMode::Statement;
-        assert_eq!(link.on_server(b'Z', 1, b"T").expect("z"), Verdict::Stop);
+        assert_eq!(
+            link.on_server(b'Z', 1, b"T", &mut BytesMut::new())
+                .expect("z"),
+            Verdict::Stop
+        );
         assert!(f.tracker.refused_transaction);
     }
 
@@ -238,7 +312,7 @@ mod tests {
     fn parameter_status_updates_both_caches() {
         let mut f = Fixture::new();
         f.link()
-            .on_server(b'S', 0, b"TimeZone\0Asia/Tokyo\0")
+            .on_server(b'S', 0, b"TimeZone\0Asia/Tokyo\0", &mut BytesMut::new())
             .expect("status");
         assert_eq!(f.cv.get("TimeZone"), Some("Asia/Tokyo"));
         assert_eq!(f.sv.get("TimeZone"), Some("Asia/Tokyo"));

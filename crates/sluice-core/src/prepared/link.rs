@@ -1,0 +1,676 @@
+//! The statement layer of one link (a client linked to a server): rewrites
+//! the client's Parse/Bind/Describe/Close, and keeps an ordered queue of
+//! what the server will answer so Sluice's own responses go out in the
+//! right place and hidden ones never reach the client.
+//!
+//! The queue holds one item per request that gets (or, for Sluice's
+//! fakes, stands for) a response, in the order the server will answer.
+//! Server messages end the head item by type: `1` a Parse, `2` a Bind,
+//! `T`/`n` a Describe, `C`/`I`/`s` an Execute, `3` a Close, `Z` a
+//! Sync/Query/FunctionCall; `N`/`S`/`A` may come anywhere and end nothing.
+//! Fakes are written into the stream as soon as they reach the head, i.e.
+//! right after the last response owed before them.
+//!
+//! After an ErrorResponse to an extended-protocol message the server
+//! discards everything up to the next Sync, answering none of it. The
+//! items up to that Sync are dropped the same way: their fakes are not
+//! sent and their bookkeeping is taken back (a skipped Parse leaves no
+//! statement on the server nor a name for the client; a skipped Close
+//! leaves both). If the Sync has not arrived yet, messages are forwarded
+//! unchanged and untracked until it does, as the server ignores them.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::{BufMut, BytesMut};
+use sluice_proto::{PgError, ProtoError, SqlState};
+
+use super::cache::{ServerStatements, SlotState};
+use super::client::ClientStatements;
+use super::messages::{self as m, Deallocate};
+use super::registry::{Registry, Statement};
+use crate::relay::{Verdict, MAX_INSPECTED};
+
+/// Bytes of a Query or unnamed Parse looked at to spot a DEALLOCATE, and
+/// of a CommandComplete to spot DISCARD ALL / DEALLOCATE ALL.
+const PEEK: usize = 64;
+/// Longest query still checked for being a DEALLOCATE.
+const MAX_DEALLOCATE_QUERY: usize = 4096;
+/// A name nobody prepares: a Describe of it always fails, which puts the
+/// server into skip-to-Sync exactly where a Sluice-made error stands (so
+/// the transaction aborts as it would on Postgres). Its ErrorResponse is
+/// replaced by Sluice's.
+const NO_SUCH_STATEMENT: &[u8] = b" sluice: no such statement";
+
+/// Bookkeeping to take back if the server skips (or rejects) a message.
+#[derive(Debug)]
+enum Undo {
+    None,
+    /// A Parse mapped this name.
+    Forget {
+        name: Box<[u8]>,
+        token: u64,
+    },
+    /// A Close/DEALLOCATE unmapped this name.
+    Restore {
+        name: Box<[u8]>,
+        statement: Arc<Statement>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fake {
+    ParseComplete,
+    CloseComplete,
+    /// CommandComplete "DEALLOCATE" and ReadyForQuery, for a SQL
+    /// DEALLOCATE of a statement the server only has under our name.
+    Deallocated,
+}
+
+#[derive(Debug)]
+enum Pending {
+    /// Sync, Query or FunctionCall: answered by ReadyForQuery, and the end
+    /// of error skipping. `epoch`: the client's newest mapping when sent.
+    Ready { epoch: u64 },
+    /// A client message the server answers itself; `tag` is the client
+    /// message's type.
+    Pass {
+        tag: u8,
+        statement: Option<Arc<Statement>>,
+        undo: Undo,
+        epoch: u64,
+    },
+    /// A Parse under Sluice's name.
+    ServerParse {
+        statement: Arc<Statement>,
+        hidden: bool,
+        undo: Undo,
+    },
+    /// A Close sent by Sluice (eviction, or before its own Parse); its
+    /// CloseComplete is hidden. `restore`: put the entry back in the cache
+    /// if the server skips the Close.
+    HiddenClose {
+        statement: Arc<Statement>,
+        restore: bool,
+    },
+    /// A response Sluice makes, sent when it reaches the head.
+    Fake { kind: Fake, undo: Undo },
+    /// The failing Describe sent for a Sluice-made error.
+    FailWith(Box<PgError>),
+}
+
+/// Per-link counters, added to the pool's stats when the link ends.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub client_parses: u64,
+    pub server_parses: u64,
+    pub binds: u64,
+}
+
+/// State of one link; empty again at every release point.
+#[derive(Debug)]
+pub struct LinkStatements {
+    queue: VecDeque<Pending>,
+    /// The server is discarding messages until a Sync not yet seen.
+    skipping: bool,
+    /// Transaction status of the last ReadyForQuery.
+    status: u8,
+    pub counts: Counts,
+}
+
+impl Default for LinkStatements {
+    fn default() -> Self {
+        LinkStatements {
+            queue: VecDeque::new(),
+            skipping: false,
+            // Links start on an idle server.
+            status: b'I',
+            counts: Counts::default(),
+        }
+    }
+}
+
+impl LinkStatements {
+    /// Nothing owed and nothing of ours left to send.
+    pub fn is_settled(&self) -> bool {
+        self.queue.is_empty()
+    }
+}
+
+/// Everything the statement layer touches while relaying one link.
+pub struct Statements<'a> {
+    pub registry: &'a Registry,
+    pub client: &'a mut ClientStatements,
+    pub server: &'a mut ServerStatements,
+    pub link: &'a mut LinkStatements,
+    /// `max_prepared_statements`: the server cache's bound.
+    pub max: usize,
+}
+
+fn lossy(name: &[u8]) -> String {
+    String::from_utf8_lossy(name).into_owned()
+}
+
+fn is_ready(p: &Pending) -> bool {
+    matches!(p, Pending::Ready { .. })
+}
+
+impl Statements<'_> {
+    /// Body bytes of a client message to gather.
+    pub fn client_wants(&self, tag: u8, body_len: usize, seen: &[u8]) -> usize {
+        match tag {
+            b'P' => match seen.first() {
+                None => body_len.min(1),
+                // Unnamed: streams, unless it may be a DEALLOCATE.
+                Some(0) => {
+                    let peek = body_len.min(PEEK);
+                    if seen.len() >= peek
+                        && body_len <= MAX_DEALLOCATE_QUERY
+                        && m::may_be_deallocate(&seen[1..])
+                    {
+                        body_len
+                    } else {
+                        peek
+                    }
+                }
+                Some(_) => body_len,
+            },
+            b'B' => body_len.min(MAX_INSPECTED),
+            b'D' | b'C' => body_len,
+            b'Q' => {
+                let peek = body_len.min(PEEK);
+                if seen.len() < peek {
+                    peek
+                } else if body_len <= MAX_DEALLOCATE_QUERY && m::may_be_deallocate(seen) {
+                    body_len
+                } else {
+                    0
+                }
+            }
+            _ => 0,
+        }
+    }
+
+    /// Body bytes of a server message to gather.
+    pub fn server_wants(&self, tag: u8, body_len: usize) -> usize {
+        match tag {
+            b'E' => body_len.min(MAX_INSPECTED),
+            b'C' => body_len.min(PEEK),
+            _ => 0,
+        }
+    }
+
+    fn push(&mut self, p: Pending) {
+        self.link.queue.push_back(p);
+    }
+
+    fn pass(&mut self, tag: u8, statement: Option<Arc<Statement>>, undo: Undo) {
+        let epoch = self.client.epoch();
+        self.push(Pending::Pass {
+            tag,
+            statement,
+            undo,
+            epoch,
+        });
+    }
+
+    /// A client message. `quiet`: nothing was owed or unsynced before it.
+    pub fn on_client(
+        &mut self,
+        tag: u8,
+        body_len: usize,
+        body: &[u8],
+        out: &mut BytesMut,
+        quiet: bool,
+    ) -> Result<Verdict, ProtoError> {
+        if self.link.skipping {
+            // The server ignores all of it up to the Sync; so do we.
+            if tag == b'S' {
+                self.link.skipping = false;
+                let epoch = self.client.epoch();
+                self.push(Pending::Ready { epoch });
+            }
+            return Ok(Verdict::Forward);
+        }
+        match tag {
+            b'P' => self.on_parse(body_len, body, out),
+            b'B' => self.on_bind(body_len, body, out),
+            b'D' => self.on_describe(body, out),
+            b'C' => self.on_close(body),
+            b'E' => {
+                self.pass(b'E', None, Undo::None);
+                Ok(Verdict::Forward)
+            }
+            b'S' | b'F' => {
+                let epoch = self.client.epoch();
+                self.push(Pending::Ready { epoch });
+                Ok(Verdict::Forward)
+            }
+            b'Q' => Ok(self.on_query(body_len, body, out, quiet)),
+            _ => Ok(Verdict::Forward),
+        }
+    }
+
+    fn on_parse(
+        &mut self,
+        body_len: usize,
+        body: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<Verdict, ProtoError> {
+        if matches!(body.first(), None | Some(0)) {
+            return Ok(self.on_unnamed_parse(body_len, body, out));
+        }
+        let (name, key) = m::parse_parse(body)?;
+        self.link.counts.client_parses += 1;
+        if self.client.get(name).is_some() {
+            // As Postgres: 42P05, and the server skips to Sync.
+            let error = PgError::error(
+                SqlState::DUPLICATE_PREPARED_STATEMENT,
+                format!("prepared statement \"{}\" already exists", lossy(name)),
+            );
+            m::put_target(out, b'D', b'S', NO_SUCH_STATEMENT);
+            self.push(Pending::FailWith(Box::new(error)));
+            return Ok(Verdict::Replace);
+        }
+        let statement = self.registry.get_or_insert(key);
+        let token = self.client.insert(name, statement.clone());
+        let undo = Undo::Forget {
+            name: name.into(),
+            token,
+        };
+        match self.server.touch(statement.id) {
+            Some(SlotState::Sent | SlotState::Ready) => self.push(Pending::Fake {
+                kind: Fake::ParseComplete,
+                undo,
+            }),
+            _ => self.send_parse(statement, false, undo, out),
+        }
+        Ok(Verdict::Replace)
+    }
+
+    /// An unnamed Parse passes untouched, except `DEALLOCATE name` of a
+    /// statement the client has: that becomes a DEALLOCATE of our name
+    /// (prepared first if need be), so it succeeds as on Postgres.
+    fn on_unnamed_parse(&mut self, body_len: usize, body: &[u8], out: &mut BytesMut) -> Verdict {
+        if let Some((name, statement, rest)) = self.deallocated_in_parse(body_len, body) {
+            self.ensure(&statement, out);
+            self.server.remove(statement.id);
+            self.client.remove(&name);
+            let mut key = deallocate_sql(&statement).into_bytes();
+            key.push(0);
+            key.extend_from_slice(rest);
+            m::put_parse(out, b"", &key);
+            self.pass(
+                b'P',
+                None,
+                Undo::Restore {
+                    name: name.into(),
+                    statement,
+                },
+            );
+            return Verdict::Replace;
+        }
+        self.pass(b'P', None, Undo::None);
+        Verdict::Forward
+    }
+
+    fn deallocated_in_parse<'b>(
+        &self,
+        body_len: usize,
+        body: &'b [u8],
+    ) -> Option<(Vec<u8>, Arc<Statement>, &'b [u8])> {
+        if body.len() != body_len {
+            return None;
+        }
+        let (_, key) = m::parse_parse(body).ok()?;
+        let (query, rest) = m::split_cstr(key).ok()?;
+        let Deallocate::Name(name) = m::parse_deallocate(query)? else {
+            return None;
+        };
+        let statement = self.client.get(&name)?.clone();
+        Some((name, statement, rest))
+    }
+
+    fn on_bind(
+        &mut self,
+        body_len: usize,
+        body: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<Verdict, ProtoError> {
+        let (portal, name, after) = m::parse_bind_names(body)?;
+        if name.is_empty() {
+            self.pass(b'B', None, Undo::None);
+            return Ok(Verdict::Forward);
+        }
+        self.link.counts.binds += 1;
+        let Some(statement) = self.client.get(name).cloned() else {
+            // Unknown to the client: the server says 26000 with the
+            // client's own name, exactly as Postgres would.
+            self.pass(b'B', None, Undo::None);
+            return Ok(Verdict::Forward);
+        };
+        self.ensure(&statement, out);
+        m::put_renamed_bind(
+            out,
+            body_len,
+            body,
+            portal,
+            name.len(),
+            &statement.name,
+            after,
+        );
+        self.pass(b'B', Some(statement), Undo::None);
+        Ok(Verdict::Replace)
+    }
+
+    fn on_describe(&mut self, body: &[u8], out: &mut BytesMut) -> Result<Verdict, ProtoError> {
+        let (kind, name) = m::parse_target(body)?;
+        if kind == b'S' && !name.is_empty() {
+            if let Some(statement) = self.client.get(name).cloned() {
+                self.ensure(&statement, out);
+                m::put_target(out, b'D', b'S', &statement.name);
+                self.pass(b'D', Some(statement), Undo::None);
+                return Ok(Verdict::Replace);
+            }
+        }
+        self.pass(b'D', None, Undo::None);
+        Ok(Verdict::Forward)
+    }
+
+    /// Close of a named statement is answered here; the server keeps its
+    /// copy for others.
+    fn on_close(&mut self, body: &[u8]) -> Result<Verdict, ProtoError> {
+        let (kind, name) = m::parse_target(body)?;
+        if kind == b'S' && !name.is_empty() {
+            let undo = match self.client.remove(name) {
+                Some(statement) => Undo::Restore {
+                    name: name.into(),
+                    statement,
+                },
+                None => Undo::None,
+            };
+            self.push(Pending::Fake {
+                kind: Fake::CloseComplete,
+                undo,
+            });
+            return Ok(Verdict::Replace);
+        }
+        self.pass(b'C', None, Undo::None);
+        Ok(Verdict::Forward)
+    }
+
+    /// A simple query is forwarded, except a lone `DEALLOCATE name` of a
+    /// statement the client has: answered here when nothing is in flight,
+    /// else turned into a DEALLOCATE of our name if the server has it.
+    fn on_query(
+        &mut self,
+        body_len: usize,
+        body: &[u8],
+        out: &mut BytesMut,
+        quiet: bool,
+    ) -> Verdict {
+        let epoch = self.client.epoch();
+        let target = (body.len() == body_len)
+            .then(|| m::parse_deallocate(body))
+            .flatten();
+        if let Some(Deallocate::Name(name)) = target {
+            if let Some(statement) = self.client.get(&name).cloned() {
+                if quiet && self.link.queue.is_empty() {
+                    // In a failed transaction Postgres refuses any
+                    // statement (25P02): let the server say so.
+                    if self.link.status == b'E' {
+                        self.push(Pending::Ready { epoch });
+                        return Verdict::Forward;
+                    }
+                    self.client.remove(&name);
+                    self.push(Pending::Fake {
+                        kind: Fake::Deallocated,
+                        undo: Undo::None,
+                    });
+                    return Verdict::Replace;
+                }
+                if self.server.remove(statement.id).is_some() {
+                    self.client.remove(&name);
+                    let sql = deallocate_sql(&statement);
+                    out.put_u8(b'Q');
+                    out.put_u32(u32::try_from(sql.len() + 5).unwrap_or(u32::MAX));
+                    out.put_slice(sql.as_bytes());
+                    out.put_u8(0);
+                    self.push(Pending::Ready { epoch });
+                    return Verdict::Replace;
+                }
+            }
+        }
+        self.push(Pending::Ready { epoch });
+        Verdict::Forward
+    }
+
+    /// Make sure the server has `statement` before a message using it.
+    fn ensure(&mut self, statement: &Arc<Statement>, out: &mut BytesMut) {
+        match self.server.touch(statement.id) {
+            Some(SlotState::Sent | SlotState::Ready) => {}
+            _ => self.send_parse(statement.clone(), true, Undo::None, out),
+        }
+    }
+
+    /// Write (evictions,) Close and Parse of `statement` under our name.
+    fn send_parse(
+        &mut self,
+        statement: Arc<Statement>,
+        hidden: bool,
+        undo: Undo,
+        out: &mut BytesMut,
+    ) {
+        // A stale copy is replaced, not counted against the others.
+        self.server.remove(statement.id);
+        for victim in self.server.make_room(self.max) {
+            m::put_target(out, b'C', b'S', &victim.name);
+            self.push(Pending::HiddenClose {
+                statement: victim,
+                restore: true,
+            });
+        }
+        // Closing a name that does not exist is no error; closing first
+        // means a copy we lost track of can never fail our Parse (42P05).
+        m::put_target(out, b'C', b'S', &statement.name);
+        self.push(Pending::HiddenClose {
+            statement: statement.clone(),
+            restore: false,
+        });
+        m::put_parse(out, &statement.name, &statement.key);
+        self.server.insert_sent(statement.clone());
+        self.link.counts.server_parses += 1;
+        self.push(Pending::ServerParse {
+            statement,
+            hidden,
+            undo,
+        });
+    }
+
+    /// Responses of our own that are due now. Returns the status of a
+    /// ReadyForQuery written, if any (the caller counts it; then it is
+    /// called again at the next boundary for what follows).
+    pub fn inject(&mut self, out: &mut BytesMut) -> Option<u8> {
+        while matches!(self.link.queue.front(), Some(Pending::Fake { .. })) {
+            let Some(Pending::Fake { kind, .. }) = self.link.queue.pop_front() else {
+                break;
+            };
+            match kind {
+                Fake::ParseComplete => m::put_empty(out, b'1'),
+                Fake::CloseComplete => m::put_empty(out, b'3'),
+                Fake::Deallocated => {
+                    m::put_command_complete(out, "DEALLOCATE");
+                    m::put_ready(out, self.link.status);
+                    return Some(self.link.status);
+                }
+            }
+        }
+        None
+    }
+
+    /// A server message (fakes due before it were already injected).
+    pub fn on_server(
+        &mut self,
+        tag: u8,
+        body_len: usize,
+        body: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<Verdict, ProtoError> {
+        match tag {
+            b'N' | b'S' | b'A' => return Ok(Verdict::Forward),
+            b'Z' => {
+                if let Some(status) = body.first() {
+                    self.link.status = *status;
+                }
+                self.end_at_ready();
+                return Ok(Verdict::Forward);
+            }
+            b'E' => return Ok(self.on_error(body_len, body, out)),
+            b'C' if body.len() == body_len => self.on_command_complete(body),
+            _ => {}
+        }
+        let Some(head) = self.link.queue.front() else {
+            return Ok(Verdict::Forward);
+        };
+        let ends_head = match (tag, head) {
+            (b'1', Pending::ServerParse { .. }) => {
+                if let Some(Pending::ServerParse {
+                    statement, hidden, ..
+                }) = self.link.queue.pop_front()
+                {
+                    self.server.confirm(statement.id);
+                    if hidden {
+                        return Ok(Verdict::Replace);
+                    }
+                }
+                return Ok(Verdict::Forward);
+            }
+            (b'3', Pending::HiddenClose { .. }) => {
+                self.link.queue.pop_front();
+                return Ok(Verdict::Replace);
+            }
+            (b'1', Pending::Pass { tag: b'P', .. })
+            | (b'2', Pending::Pass { tag: b'B', .. })
+            | (b'3', Pending::Pass { tag: b'C', .. })
+            | (b'T' | b'n', Pending::Pass { tag: b'D', .. })
+            | (b'C' | b'I' | b's', Pending::Pass { tag: b'E', .. }) => true,
+            _ => false,
+        };
+        if ends_head {
+            self.link.queue.pop_front();
+        }
+        Ok(Verdict::Forward)
+    }
+
+    /// DISCARD ALL / DEALLOCATE ALL succeeded: the server has no
+    /// statements left, and neither has the client (as far as mappings
+    /// made before that command go).
+    fn on_command_complete(&mut self, body: &[u8]) {
+        if body != b"DISCARD ALL\0" && body != b"DEALLOCATE ALL\0" {
+            return;
+        }
+        let epoch = match self.link.queue.front() {
+            Some(Pending::Ready { epoch } | Pending::Pass { epoch, .. }) => *epoch,
+            _ => self.client.epoch(),
+        };
+        self.client.clear_until(epoch);
+        self.server.clear_confirmed();
+    }
+
+    fn end_at_ready(&mut self) {
+        while let Some(item) = self.link.queue.pop_front() {
+            if is_ready(&item) {
+                return;
+            }
+            // Only a model out of step with the server gets here; taking
+            // the items back keeps the cache on its safe side.
+            tracing::debug!("ReadyForQuery before the response to {item:?}");
+            self.skipped(item);
+        }
+    }
+
+    fn on_error(&mut self, body_len: usize, body: &[u8], out: &mut BytesMut) -> Verdict {
+        // Inside a simple query, or at Sync (commit): ReadyForQuery follows.
+        if self.link.queue.front().is_none_or(is_ready) {
+            return Verdict::Forward;
+        }
+        let Some(item) = self.link.queue.pop_front() else {
+            return Verdict::Forward;
+        };
+        let mut verdict = Verdict::Forward;
+        match item {
+            Pending::FailWith(error) => {
+                if body.len() == body_len {
+                    error.encode(out);
+                    verdict = Verdict::Replace;
+                }
+            }
+            Pending::Pass {
+                statement: Some(statement),
+                ..
+            } => match m::error_code(body) {
+                // The plan no longer fits the tables (DDL): new Parses of
+                // this text get a fresh statement, and this server closes
+                // and re-parses its copy at the next use.
+                Some(b"0A000") => {
+                    self.registry.invalidate(&statement);
+                    self.server.mark_stale(statement.id);
+                }
+                // Our copy is gone (someone ran DEALLOCATE on our name).
+                Some(b"26000") => {
+                    self.server.remove(statement.id);
+                }
+                _ => {}
+            },
+            other => self.skipped(other),
+        }
+        self.skip_to_sync();
+        verdict
+    }
+
+    fn skip_to_sync(&mut self) {
+        while let Some(front) = self.link.queue.front() {
+            if is_ready(front) {
+                return;
+            }
+            if let Some(item) = self.link.queue.pop_front() {
+                self.skipped(item);
+            }
+        }
+        self.link.skipping = true;
+    }
+
+    /// Take back what a message the server skipped (or rejected) did.
+    fn skipped(&mut self, item: Pending) {
+        match item {
+            Pending::ServerParse {
+                statement, undo, ..
+            } => {
+                self.server.remove(statement.id);
+                self.undo(undo);
+            }
+            Pending::HiddenClose {
+                statement,
+                restore: true,
+            } => self.server.restore(statement),
+            Pending::Fake { undo, .. } | Pending::Pass { undo, .. } => self.undo(undo),
+            Pending::HiddenClose { .. } | Pending::FailWith(_) | Pending::Ready { .. } => {}
+        }
+    }
+
+    fn undo(&mut self, undo: Undo) {
+        match undo {
+            Undo::None => {}
+            Undo::Forget { name, token } => self.client.forget(&name, token),
+            Undo::Restore { name, statement } => self.client.restore(&name, statement),
+        }
+    }
+}
+
+fn deallocate_sql(statement: &Statement) -> String {
+    // Our names are ASCII letters, digits and '_'.
+    format!(
+        "DEALLOCATE \"{}\"",
+        String::from_utf8_lossy(&statement.name)
+    )
+}

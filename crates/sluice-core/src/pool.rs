@@ -554,7 +554,8 @@ impl Pool {
         conn.s2c.shrink();
         let mut st = lock(&self.state);
         st.linked -= 1;
-        if self.is_stale(&st.config, &conn) {
+        // Stale, or the pool shrank by reload: close rather than keep.
+        if self.is_stale(&st.config, &conn) || over_capacity(&st) > 0 {
             drop(st);
             self.discard_unlinked(conn);
             return;
@@ -615,6 +616,12 @@ impl Pool {
                     keep.push(conn);
                 }
             }
+            // A reload made the pool smaller: close the least recently
+            // used idle servers beyond the new size (PgBouncer's
+            // check_pool_size); linked ones close as they come back.
+            let excess = over_capacity(&st).saturating_sub(retired.len());
+            let surplus = excess.min(keep.len());
+            retired.extend(keep.drain(..surplus));
             st.idle = keep;
             let min = config.limits.min_pool_size;
             let wants_min = has_clients || config.target.forced_user;
@@ -687,6 +694,17 @@ impl Pool {
             let _ = w.tx.send(Grant::Failed(error.clone()));
         }
     }
+}
+
+/// How many connections the pool has beyond `pool_size +
+/// reserve_pool_size` (after a reload shrank it); 0 for an unlimited pool.
+fn over_capacity(st: &PoolState) -> usize {
+    let limits = &st.config.limits;
+    if limits.pool_size == 0 {
+        return 0;
+    }
+    st.open
+        .saturating_sub(limits.pool_size + limits.reserve_pool_size)
 }
 
 /// What clients get while `server_login_retry` holds a failure.

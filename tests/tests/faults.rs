@@ -135,9 +135,9 @@ async fn killed_clients_leave_no_transaction_or_lock_behind() {
                 let abort = task.abort_handle();
                 killers.push(Box::new(move || abort.abort()));
             }
-            // Raw sockets: a transaction with an UPDATE, or a pipeline left
-            // open (Parse/Bind/Execute with no Sync) inside a transaction;
-            // then the socket is simply closed.
+            // Raw sockets: a transaction with an UPDATE, then a long query
+            // still running, or a pipeline left open (Parse/Bind/Execute
+            // with no Sync); then the socket is simply closed.
             _ => {
                 let mut c = RawClient::connect(port, &role, TEST_DB).await;
                 c.send(&raw::query(&format!(
@@ -153,6 +153,9 @@ async fn killed_clients_leave_no_transaction_or_lock_behind() {
                     bytes.extend(raw::flush());
                     c.send(&bytes).await;
                     c.read_until(b'C').await;
+                } else if i % 10 == 3 {
+                    // Killed in the middle of a long query.
+                    c.send(&raw::query("SELECT pg_sleep(60)")).await;
                 }
                 in_tx.fetch_add(1, Ordering::SeqCst);
                 raws.push(c);

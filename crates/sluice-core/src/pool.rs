@@ -22,6 +22,7 @@ use std::time::Instant;
 use sluice_proto::{PgError, SqlState};
 use tokio::sync::{oneshot, watch};
 
+use crate::cancel::CancelTarget;
 use crate::params::VarCache;
 use crate::registry::ServerInfo;
 use crate::server::{self, ConnIdentity, ServerConn, ServerCredential, ServerError};
@@ -585,6 +586,25 @@ impl Pool {
         self.after_close(conn);
     }
 
+    /// Close a server a client held, in whatever state: it may still be
+    /// running the client's query (holding its locks) and would not read
+    /// our Terminate until that ends, so cancel that query as well. Our
+    /// own key for a backend that is going away: no other client can be
+    /// hit, and a backend that is idle ignores it.
+    fn discard_held(&self, conn: ServerConn) {
+        let interrupt = conn.key.map(|key| CancelTarget {
+            addr: conn.addr.clone(),
+            key,
+        });
+        let limit = self.config().limits.server_connect_timeout;
+        self.discard(conn, true);
+        if let (Some(target), Ok(handle)) = (interrupt, tokio::runtime::Handle::try_current()) {
+            handle.spawn(async move {
+                let _ = tokio::time::timeout(limit, crate::cancel::forward(&target)).await;
+            });
+        }
+    }
+
     fn discard_unlinked(&self, conn: ServerConn) {
         self.discard(conn, false);
     }
@@ -764,7 +784,7 @@ impl PooledServer {
     /// Close the server (it is broken or in an unknown state).
     pub fn discard(mut self) {
         if let Some(conn) = self.conn.take() {
-            self.pool.discard(conn, true);
+            self.pool.discard_held(conn);
         }
     }
 }
@@ -772,7 +792,7 @@ impl PooledServer {
 impl Drop for PooledServer {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.pool.discard(conn, true);
+            self.pool.discard_held(conn);
         }
     }
 }

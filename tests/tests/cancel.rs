@@ -168,3 +168,55 @@ async fn cancels_racing_a_release_never_hit_the_next_client() {
     .await
     .expect("hang");
 }
+
+/// query_timeout's own cancel must not outlive the link either: A's
+/// queries end right around query_timeout, so Sluice's cancel for them is
+/// often still on its way when A's query finishes and the only server
+/// goes to B. B must never be cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_timeout_cancel_never_hits_the_next_client() {
+    let pg = PgServer::shared();
+    let role = own_role(pg, "cx_qtimeout");
+    let ini = test_ini(
+        pg,
+        "trust",
+        "transaction",
+        "default_pool_size = 1\nquery_timeout = 0.1",
+        "",
+    );
+    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let port = sluice.port;
+    timeout(Duration::from_secs(60), async {
+        let a = connect(HOST, port, &role, None, TEST_DB).await;
+        let b = connect(HOST, port, &role, None, TEST_DB).await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let b_task = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut n = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let rows = b.simple_query("SELECT pg_sleep(0.01)").await;
+                    assert!(rows.is_ok(), "B query {n} cancelled: {rows:?}");
+                    n += 1;
+                }
+                n
+            })
+        };
+        let mut timed_out = 0;
+        for i in 0..40u32 {
+            // 0.190 s … 0.2095 s: Sluice cancels a query after one to two
+            // quiet 0.1 s ticks, so these end right around its cancel.
+            let sleep = 0.190 + f64::from(i) * 0.0005;
+            match a.simple_query(&format!("SELECT pg_sleep({sleep})")).await {
+                Ok(_) => {}
+                Err(e) if sqlstate(&e) == Some("57014") => timed_out += 1,
+                Err(e) => panic!("A: {e:?}"),
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let b_queries = b_task.await.unwrap();
+        eprintln!("A: {timed_out} of 40 timed out; B ran {b_queries} queries");
+    })
+    .await
+    .expect("hang");
+}

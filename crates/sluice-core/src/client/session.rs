@@ -352,7 +352,11 @@ async fn relay_with_timers(
                     if let Some(key) = *key {
                         cancel_sent = true;
                         let target = CancelTarget { addr: addr.clone(), key };
-                        tokio::spawn(async move { crate::cancel::forward(&target).await });
+                        // Deliver it before relaying on: the query may end
+                        // meanwhile, and a cancel still on its way after the
+                        // release could hit the next client's query.
+                        let deliver = crate::cancel::forward(&target);
+                        let _ = tokio::time::timeout(limits.server_connect_timeout, deliver).await;
                     }
                 }
             }

@@ -243,8 +243,10 @@ struct Tally {
     errors: Mutex<Vec<String>>,
 }
 
-/// Postgres restarts under load: every request gets an answer (a result or
-/// an ErrorResponse), none hangs, and afterwards the pool serves again.
+/// Postgres restarts under load (fast shutdown, a while down, start): every
+/// request gets an answer (a result or an ErrorResponse), none hangs —
+/// also while no server can be reached — and afterwards the pool serves
+/// again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restart_under_load_answers_everyone() {
     let pg: &'static PgServer = Box::leak(Box::new(PgServer::start()));
@@ -311,7 +313,24 @@ async fn postgres_restart_under_load_answers_everyone() {
     while tally.ok_before.load(Ordering::SeqCst) < 200 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::task::spawn_blocking(|| pg.restart()).await.unwrap();
+    // Fast shutdown, then stay down until every client has been answered
+    // with an error at least once while there is no server at all.
+    tokio::task::spawn_blocking(|| pg.stop()).await.unwrap();
+    let errors_when_down = tally.errors.lock().unwrap().len();
+    for _ in 0..1000 {
+        if tally.errors.lock().unwrap().len() >= errors_when_down + 40 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let down_errors = tally.errors.lock().unwrap().len() - errors_when_down;
+    assert!(
+        down_errors >= 40,
+        "only {down_errors} answers while Postgres was down"
+    );
+    tokio::task::spawn_blocking(|| pg.start_again())
+        .await
+        .unwrap();
     restarted.store(true, Ordering::SeqCst);
     stop.store(true, Ordering::SeqCst);
     // Each client ends only after 3 successes after the restart.

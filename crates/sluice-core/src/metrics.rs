@@ -19,6 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use metrics_exporter_prometheus::PrometheusBuilder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -186,20 +187,68 @@ async fn respond(
     stream.shutdown().await
 }
 
-/// Text exposition writer: one `# HELP`/`# TYPE` per family, escaped labels.
+/// How the family being written is exposed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Kind {
+    /// A gauge in the scrape's `PrometheusRecorder`.
+    Gauge,
+    /// An integer counter in the scrape's `PrometheusRecorder`.
+    Counter,
+    /// Written as text here: histograms from the pools' lock-free
+    /// buckets, and counters of fractional seconds (the `metrics` crate's
+    /// counters are integers; the exporter's `*_seconds_total` are not).
+    #[default]
+    Text,
+}
+
+/// One scrape's writer. Gauges and integer counters go to the
+/// `PrometheusRecorder` that `render` installs as the thread's local
+/// recorder; everything else is appended as text.
+#[derive(Debug, Default)]
 struct Out {
     text: String,
+    kind: Kind,
 }
 
 type Labels<'a> = &'a [(&'a str, &'a str)];
 
+fn metric_labels(labels: Labels<'_>) -> Vec<metrics::Label> {
+    labels
+        .iter()
+        .map(|(k, v)| metrics::Label::new(k.to_string(), v.to_string()))
+        .collect()
+}
+
 impl Out {
     fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.text, "# HELP {name} {help}");
-        let _ = writeln!(self.text, "# TYPE {name} {kind}");
+        self.kind = match kind {
+            "gauge" => Kind::Gauge,
+            "counter" if !name.ends_with("_seconds_total") => Kind::Counter,
+            _ => Kind::Text,
+        };
+        match self.kind {
+            Kind::Gauge => metrics::describe_gauge!(name.to_string(), help.to_string()),
+            Kind::Counter => metrics::describe_counter!(name.to_string(), help.to_string()),
+            Kind::Text => {
+                let _ = writeln!(self.text, "# HELP {name} {help}");
+                let _ = writeln!(self.text, "# TYPE {name} {kind}");
+            }
+        }
     }
 
     fn sample(&mut self, name: &str, labels: Labels<'_>, value: f64) {
+        match self.kind {
+            Kind::Gauge => metrics::gauge!(name.to_string(), metric_labels(labels)).set(value),
+            Kind::Counter => {
+                // Counters here come from u64 atomics; the cast back is exact
+                // below 2^53.
+                metrics::counter!(name.to_string(), metric_labels(labels)).absolute(value as u64)
+            }
+            Kind::Text => self.text_sample(name, labels, value),
+        }
+    }
+
+    fn text_sample(&mut self, name: &str, labels: Labels<'_>, value: f64) {
         self.text.push_str(name);
         if !labels.is_empty() {
             self.text.push('{');
@@ -228,11 +277,11 @@ impl Out {
                 .map_or("+Inf".to_string(), |b| b.to_string());
             let mut with_le: Vec<(&str, &str)> = labels.to_vec();
             with_le.push(("le", &le));
-            self.sample(&bucket, &with_le, *count as f64);
+            self.text_sample(&bucket, &with_le, *count as f64);
         }
-        self.sample(&format!("{name}_sum"), labels, h.sum_seconds);
+        self.text_sample(&format!("{name}_sum"), labels, h.sum_seconds);
         let total = h.cumulative.last().copied().unwrap_or(0);
-        self.sample(&format!("{name}_count"), labels, total as f64);
+        self.text_sample(&format!("{name}_count"), labels, total as f64);
     }
 }
 
@@ -305,11 +354,20 @@ const SERVER_ASSIGNMENTS: CounterDef = (
     |c| c.server_assignment_count as f64,
 );
 
-/// Render every metric.
+/// Render every metric. Each scrape builds its own `PrometheusRecorder`
+/// and installs it with `metrics::with_local_recorder` for the duration
+/// of the render, so nothing is global (many instances can share a
+/// process) and no series outlives the pool or client it describes.
 pub fn render(shared: &Shared) -> String {
-    let mut out = Out {
-        text: String::with_capacity(8 * 1024),
-    };
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let mut out = Out::default();
+    metrics::with_local_recorder(&recorder, || render_into(&mut out, shared));
+    let mut text = recorder.handle().render();
+    text.push_str(&out.text);
+    text
+}
+
+fn render_into(out: &mut Out, shared: &Shared) {
     out.single(
         "pgbouncer_up",
         "gauge",
@@ -326,19 +384,18 @@ pub fn render(shared: &Shared) -> String {
         &[("version", PGBOUNCER_VERSION)],
         1.0,
     );
-    render_lists(&mut out, shared);
-    render_config(&mut out, shared);
-    render_clients(&mut out, shared);
-    render_databases(&mut out, shared);
-    render_stats(&mut out, shared);
-    render_pools(&mut out, shared);
+    render_lists(out, shared);
+    render_config(out, shared);
+    render_clients(out, shared);
+    render_databases(out, shared);
+    render_stats(out, shared);
+    render_pools(out, shared);
     out.single(
         "sluice_cancel_requests_total",
         "counter",
         "Cancel requests received from clients",
         shared.admin.cancel_requests.load(Ordering::Relaxed) as f64,
     );
-    out.text
 }
 
 fn render_lists(out: &mut Out, shared: &Shared) {
@@ -621,15 +678,58 @@ mod tests {
     }
 
     #[test]
+    fn each_scrape_has_its_own_recorder() {
+        let settings = crate::Settings {
+            config: Default::default(),
+            userlist: Default::default(),
+        };
+        let (a, b) = (Shared::new(settings.clone()), Shared::new(settings));
+        a.admin.cancel_requests.store(3, Ordering::Relaxed);
+        let (text_a, text_b) = (render(&a), render(&b));
+        for text in [&text_a, &text_b] {
+            assert!(
+                text.contains("# TYPE pgbouncer_up gauge\npgbouncer_up 1\n"),
+                "{text}"
+            );
+            assert!(
+                text.contains("# TYPE sluice_cancel_requests_total counter\n"),
+                "{text}"
+            );
+            assert!(
+                text.contains("pgbouncer_version_info{version=\"1.25.2\"} 1\n"),
+                "{text}"
+            );
+        }
+        assert!(
+            text_a.contains("sluice_cancel_requests_total 3\n"),
+            "{text_a}"
+        );
+        assert!(
+            text_b.contains("sluice_cancel_requests_total 0\n"),
+            "{text_b}"
+        );
+        // Nothing leaked into the global recorder or the next scrape (the
+        // recorder orders families as it likes, so compare line sets).
+        let lines = |t: &str| {
+            let mut v: Vec<String> = t
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(String::from)
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(lines(&render(&b)), lines(&text_b));
+    }
+
+    #[test]
     fn escapes_label_values() {
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 
     #[test]
     fn histogram_lines() {
-        let mut out = Out {
-            text: String::new(),
-        };
+        let mut out = Out::default();
         let h = HistogramSnapshot {
             cumulative: (0..=HISTOGRAM_BOUNDS.len() as u64).collect(),
             sum_seconds: 1.5,

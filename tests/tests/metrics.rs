@@ -352,6 +352,41 @@ async fn metrics_carry_exporter_names_and_agree_with_the_console() {
         3.0
     );
 
+    // Prepared statements (protocol level, transaction mode): SHOW STATS,
+    // the exporter's counters and Sluice's registry agree.
+    let stmt = clients[1].prepare("SELECT $1::int + 1").await.unwrap();
+    for i in 0..3i32 {
+        let rows = clients[1].query(&stmt, &[&i]).await.unwrap();
+        assert_eq!(rows[0].get::<_, i32>(0), i + 1);
+    }
+    let stats = console.simple_query("SHOW STATS").await.unwrap();
+    let s = show_row(&stats, "database", TEST_DB);
+    let n = |col: &str| s[col].parse::<f64>().unwrap();
+    assert!(n("total_client_parse_count") >= 1.0, "{s:?}");
+    assert!(n("total_server_parse_count") >= 1.0, "{s:?}");
+    assert_eq!(n("total_bind_count"), 3.0, "{s:?}");
+    let scrape = parse(&get(addr, "/metrics").await.1);
+    for (metric, col) in [
+        (
+            "pgbouncer_stats_totals_client_parses_total",
+            "total_client_parse_count",
+        ),
+        (
+            "pgbouncer_stats_totals_server_parses_total",
+            "total_server_parse_count",
+        ),
+        ("pgbouncer_stats_totals_binds_total", "total_bind_count"),
+    ] {
+        assert_eq!(scrape.value(metric, &db), n(col), "{metric}");
+    }
+    assert_eq!(
+        scrape.value("sluice_pool_binds_total", &user),
+        n("total_bind_count")
+    );
+    assert!(scrape.value("sluice_prepared_statements", &[]) >= 1.0);
+    assert_eq!(scrape.types["sluice_prepared_statements"], "gauge");
+    assert_eq!(scrape.types["sluice_pool_client_parses_total"], "counter");
+
     // Health and readiness.
     assert_eq!(get(addr, "/healthz").await.0, 200);
     assert_eq!(get(addr, "/readyz").await.0, 200);

@@ -396,6 +396,19 @@ fn render_into(out: &mut Out, shared: &Shared) {
         "Cancel requests received from clients",
         shared.admin.cancel_requests.load(Ordering::Relaxed) as f64,
     );
+    let usage = shared.prepared.usage();
+    out.single(
+        "sluice_prepared_statements",
+        "gauge",
+        "Distinct prepared statements in the shared registry (transaction/statement mode)",
+        usage.entries as f64,
+    );
+    out.single(
+        "sluice_prepared_statements_bytes",
+        "gauge",
+        "Bytes of statement text held by the shared prepared-statement registry",
+        usage.bytes as f64,
+    );
 }
 
 fn render_lists(out: &mut Out, shared: &Shared) {
@@ -600,7 +613,22 @@ fn render_pools(out: &mut Out, shared: &Shared) {
         &'static str,
         fn(&crate::stats::PoolStats) -> u64,
     );
-    let counters: [PoolCounter; 3] = [
+    let counters: [PoolCounter; 6] = [
+        (
+            "sluice_pool_client_parses_total",
+            "Parse messages of named statements received from clients of this pool",
+            |s| s.client_parse_count.load(Ordering::Relaxed),
+        ),
+        (
+            "sluice_pool_server_parses_total",
+            "Parse messages sent to servers of this pool (client parses minus these are registry hits)",
+            |s| s.server_parse_count.load(Ordering::Relaxed),
+        ),
+        (
+            "sluice_pool_binds_total",
+            "Bind messages of named statements received from clients of this pool",
+            |s| s.bind_count.load(Ordering::Relaxed),
+        ),
         (
             "sluice_pool_received_bytes_total",
             "Bytes received from clients of this pool",

@@ -7,7 +7,14 @@
 //! pre-0.11 `pgbouncer_stats_*` aliases dashboards still query), so a
 //! scrape config can drop the exporter sidecar; Sluice's own additions
 //! are under `sluice_`. Every value is computed at scrape time from the
-//! same data the admin console shows, so the two always agree. The HTTP
+//! same data the admin console shows, so the two always agree. Gauges and
+//! integer counters go through the `metrics` facade into a
+//! `metrics-exporter-prometheus` recorder made for that one scrape and
+//! installed with `metrics::with_local_recorder` (never globally: tests
+//! run many instances per process, and no series outlives the pool or
+//! client it described); the exporter's fractional `*_seconds_total`
+//! counters (the facade's counters are integers) and the pools' lock-free
+//! histograms are appended as text. The HTTP
 //! side is a deliberately tiny HTTP/1.1 responder: one request per
 //! connection, bounded head, short timeouts.
 

@@ -3,13 +3,18 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use super::data::{totals_by_db, Counters};
 use crate::shared::{RunState, Shared};
 
 /// Runs until the instance stops running.
 pub async fn stats_loop(shared: Arc<Shared>) {
+    run(shared, |line| tracing::info!("{line}")).await;
+}
+
+/// The loop, with the log line handed to `log` (so tests can read it).
+async fn run(shared: Arc<Shared>, mut log: impl FnMut(String)) {
     let mut run_state = shared.run_state.subscribe();
     let mut prev: BTreeMap<String, Counters> = totals_by_db(&shared);
     let mut prev_at = Instant::now();
@@ -38,7 +43,7 @@ pub async fn stats_loop(shared: Arc<Shared>) {
         }
         shared.admin.set_averages(averages);
         if shared.settings().config.general.log_stats {
-            tracing::info!("{}", stats_line(&total_now.averages(&total_prev, elapsed)));
+            log(stats_line(&total_now.averages(&total_prev, elapsed)));
         }
         prev = now;
     }
@@ -91,6 +96,62 @@ mod tests {
             "stats: 10 xacts/s, 30 queries/s, 5 client parses/s, 1 server parses/s, 6 binds/s, \
              2 client logins/s, in 1000 B/s, out 2000 B/s, xact 1500 us, query 400 us, wait 20 us"
         );
+    }
+
+    fn settings(ini: &str) -> crate::Settings {
+        let loaded = sluice_config::parse_ini(ini, std::path::Path::new("test.ini")).expect("ini");
+        crate::Settings {
+            config: loaded.config,
+            userlist: Default::default(),
+        }
+    }
+
+    /// Every stats_period the averages are recomputed from the counters'
+    /// growth and (with log_stats) one line is logged; with log_stats = 0
+    /// the averages still update but nothing is logged.
+    #[tokio::test(start_paused = true)]
+    async fn averages_and_line_every_stats_period() {
+        for (log_stats, want_lines) in [("1", true), ("0", false)] {
+            let shared = Shared::new(settings(&format!(
+                "[databases]\ndb = host=127.0.0.1\n[pgbouncer]\nstats_period = 2\nlog_stats = {log_stats}\n"
+            )));
+            let db = shared.settings().database("db").expect("configured");
+            let pool = shared.pool_for(&db, "u");
+            let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let sink = lines.clone();
+            let task = tokio::spawn(run(shared.clone(), move |l| {
+                sink.lock().expect("lock").push(l)
+            }));
+            tokio::task::yield_now().await;
+            pool.stats.add(&pool.stats.xact_count, 20);
+            pool.stats.add(&pool.stats.query_count, 60);
+            pool.stats.add(&pool.stats.xact_time_us, 20 * 300);
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            let avg = shared.admin.averages("db");
+            assert_eq!(
+                (avg.xact_count, avg.query_count, avg.xact_time),
+                (10, 30, 300)
+            );
+            let got = lines.lock().expect("lock").clone();
+            if want_lines {
+                assert_eq!(got.len(), 1, "{got:?}");
+                assert!(
+                    got[0].starts_with("stats: 10 xacts/s, 30 queries/s,"),
+                    "{got:?}"
+                );
+                assert!(
+                    got[0].ends_with("xact 300 us, query 0 us, wait 0 us"),
+                    "{got:?}"
+                );
+            } else {
+                assert!(got.is_empty(), "{got:?}");
+            }
+            // A quiet period brings the averages back to zero.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            assert_eq!(shared.admin.averages("db"), Counters::default());
+            crate::admin::control::shutdown(&shared, crate::RunState::Immediate);
+            task.await.expect("stats loop ends at shutdown");
+        }
     }
 
     #[test]

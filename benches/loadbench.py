@@ -392,7 +392,8 @@ pidfile = {rundir}/pooler.pid
                 entry.update(latency_stats(logdir, clients))
                 shutil.rmtree(logdir, ignore_errors=True)
                 log(f"latency c={clients} {kind}: tps {entry.get('tps')} p50 {entry.get('p50_ms')} ms "
-                    f"p99 {entry.get('p99_ms')} ms, clients without a txn {entry.get('starved')}")
+                    f"p99 {entry.get('p99_ms')} ms, clients without a txn {entry.get('starved')}, "
+                    f"p50 per pgbench thread {entry.get('p50_ms_per_pgbench_thread')}")
                 self.results["latency"].append(entry)
 
     def phase_callgrind(self):
@@ -540,14 +541,19 @@ def latency_stats(logdir, clients):
     (each line: client_id txn_no latency_us script_no epoch epoch_us)."""
     lat = []
     per_client = {}
-    for name in os.listdir(logdir):
+    thread_p50 = []  # one log file per pgbench thread: is one thread favoured?
+    for name in sorted(os.listdir(logdir)):
+        mine = []
         with open(os.path.join(logdir, name)) as f:
             for line in f:
                 parts = line.split()
                 if len(parts) < 3 or parts[2] in ("skipped", "failed"):
                     continue
-                lat.append(int(parts[2]))
+                mine.append(int(parts[2]))
                 per_client[parts[0]] = per_client.get(parts[0], 0) + 1
+        if mine:
+            thread_p50.append(round(statistics.median(mine) / 1000, 1))
+        lat += mine
     if not lat:
         return {}
     lat.sort()
@@ -558,7 +564,7 @@ def latency_stats(logdir, clients):
     counts = sorted(per_client.values())
     return {"p50_ms": pct(0.50), "p99_ms": pct(0.99), "max_ms": round(lat[-1] / 1000, 2),
             "starved": clients - len(per_client), "min_txns_per_client": counts[0] if len(counts) == clients else 0,
-            "median_txns_per_client": statistics.median(counts)}
+            "median_txns_per_client": statistics.median(counts), "p50_ms_per_pgbench_thread": thread_p50}
 
 
 def strace_calls(path):

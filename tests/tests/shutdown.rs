@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+
 use std::time::Duration;
 
 use sluice_core::RunState;
@@ -12,6 +13,7 @@ use sluice_tests::clients::{
     connect, first_value, pgbench_async, pgbench_summary, sqlstate, try_connect,
 };
 use sluice_tests::pg::{free_port, PgServer, TEST_DB};
+use sluice_tests::raw::RawClient;
 use sluice_tests::sluice::{own_role, temp_dir, test_ini, TestSluice};
 use tokio::time::timeout;
 
@@ -119,8 +121,15 @@ async fn wait_for_servers_finishes_transactions_then_closes() {
         .await
         .unwrap();
 
+    let mut raw_idle = RawClient::connect(port, &role, TEST_DB).await;
+
     sluice.sluice().shutdown(RunState::WaitForServers);
     let stopping = tokio::spawn(sluice.stop(RunState::WaitForServers));
+    // An idle client is told at once (raw, to see the exact reply).
+    let (tag, body) = raw_idle.read().await;
+    assert_eq!(tag, b'E');
+    let text = String::from_utf8_lossy(&body);
+    assert!(text.contains("C57P01\0"), "idle client got {text:?}");
 
     timeout(HANG_GUARD, async {
         // The transaction in flight runs to its end.
@@ -223,24 +232,125 @@ fn sluice_binary() -> PathBuf {
     bin
 }
 
-/// Kills the child if the test fails half-way.
-struct Proc(Child);
+fn write_bin_ini(dir: &std::path::Path, port: u16, pg_port: u16, pool_size: usize) {
+    let ini = format!(
+        "[databases]\n\
+         sluice_test = host=127.0.0.1 port={pg_port} dbname=sluice_test\n\
+         [pgbouncer]\n\
+         listen_addr = 127.0.0.1\n\
+         listen_port = {port}\n\
+         unix_socket_dir = {dir}\n\
+         auth_type = trust\n\
+         auth_file = {dir}/userlist.txt\n\
+         pool_mode = transaction\n\
+         default_pool_size = {pool_size}\n\
+         query_wait_timeout = 5\n",
+        dir = dir.display()
+    );
+    std::fs::write(dir.join("pgbouncer.ini"), ini).unwrap();
+}
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+/// The real `sluice` binary on its own port and ini, logging to a file.
+/// Dropping it kills the process (if a test fails half-way).
+struct BinSluice {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+    pg_port: u16,
+}
+
+impl BinSluice {
+    async fn start(pg: &PgServer, role: &str, pool_size: usize) -> BinSluice {
+        let dir = temp_dir("sd-bin");
+        std::fs::write(dir.join("userlist.txt"), userlist(role)).unwrap();
+        let (port, pg_port) = (free_port(), pg.port());
+        write_bin_ini(&dir, port, pg_port, pool_size);
+        let log = std::fs::File::create(dir.join("sluice.log")).unwrap();
+        let child = Command::new(sluice_binary())
+            .arg(dir.join("pgbouncer.ini"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sluice");
+        let mut sluice = BinSluice {
+            child,
+            dir,
+            port,
+            pg_port,
+        };
+        // Wait until it listens.
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect((HOST, sluice.port))
+                .await
+                .is_ok()
+            {
+                return sluice;
+            }
+            assert!(
+                sluice.child.try_wait().unwrap().is_none(),
+                "sluice exited: {}",
+                sluice.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("sluice never listened: {}", sluice.log());
+    }
+
+    fn write_ini(&self, pool_size: usize) {
+        write_bin_ini(&self.dir, self.port, self.pg_port, pool_size);
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("sluice.log")).unwrap_or_default()
+    }
+
+    /// Send `signal` (e.g. "TERM") with kill(1): a real signal to its pid.
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Wait for the process to exit (the caller bounds this with a timeout).
+    async fn exited(&mut self) -> std::process::ExitStatus {
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Poll until a new client is refused (the listener is closed).
+    async fn wait_refusing(&self, role: &str) {
+        for _ in 0..200 {
+            if try_connect(HOST, self.port, role, None, TEST_DB)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("still accepting clients: {}", self.log());
     }
 }
 
-/// Send `signal` (e.g. "TERM") to `pid` with kill(1).
-fn send_signal(pid: u32, signal: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{signal} {pid}");
+impl Drop for BinSluice {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// The real binary with real signals: SIGHUP re-reads the ini (a bigger
@@ -250,62 +360,13 @@ fn send_signal(pid: u32, signal: &str) {
 async fn binary_reloads_on_sighup_and_drains_on_sigterm() {
     let pg = PgServer::shared();
     let role = own_role(pg, "sd_bin");
-    let dir = temp_dir("sd-bin");
-    let port = free_port();
-    let ini_path = dir.join("pgbouncer.ini");
-    let write_ini = |size: usize| {
-        let ini = format!(
-            "[databases]\n\
-             sluice_test = host=127.0.0.1 port={pg_port} dbname=sluice_test\n\
-             [pgbouncer]\n\
-             listen_addr = 127.0.0.1\n\
-             listen_port = {port}\n\
-             unix_socket_dir = {dir}\n\
-             auth_type = trust\n\
-             auth_file = {dir}/userlist.txt\n\
-             pool_mode = transaction\n\
-             default_pool_size = {size}\n\
-             query_wait_timeout = 5\n",
-            pg_port = pg.port(),
-            dir = dir.display()
-        );
-        std::fs::write(&ini_path, ini).unwrap();
-    };
-    std::fs::write(dir.join("userlist.txt"), userlist(&role)).unwrap();
-    write_ini(1);
-    let log = std::fs::File::create(dir.join("sluice.log")).unwrap();
-    let child = Command::new(sluice_binary())
-        .arg(&ini_path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start sluice");
-    let mut proc = Proc(child);
-    let pid = proc.0.id();
-    let log_text = || std::fs::read_to_string(dir.join("sluice.log")).unwrap_or_default();
-
-    // Wait until it listens.
-    let mut client = None;
-    for _ in 0..200 {
-        if let Ok(c) = try_connect(HOST, port, &role, None, TEST_DB).await {
-            client = Some(c);
-            break;
-        }
-        assert!(
-            proc.0.try_wait().unwrap().is_none(),
-            "sluice exited: {}",
-            log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let client = client.unwrap_or_else(|| panic!("sluice never listened: {}", log_text()));
-
-    timeout(Duration::from_secs(60), async {
+    let mut sluice = BinSluice::start(pg, &role, 1).await;
+    let port = sluice.port;
+    let guarded = timeout(Duration::from_secs(60), async {
         // Pool of 1: while one client is in a transaction, another waits
         // and gets query_wait_timeout.
         let clients = [
-            client,
+            connect(HOST, port, &role, None, TEST_DB).await,
             connect(HOST, port, &role, None, TEST_DB).await,
             connect(HOST, port, &role, None, TEST_DB).await,
         ];
@@ -323,17 +384,17 @@ async fn binary_reloads_on_sighup_and_drains_on_sigterm() {
         ];
 
         // SIGHUP with a pool of 3: three transactions at once, on three servers.
-        write_ini(3);
-        send_signal(pid, "HUP");
+        sluice.write_ini(3);
+        sluice.signal("HUP");
         let mut reloaded = false;
         for _ in 0..200 {
-            if log_text().contains("configuration reloaded") {
+            if sluice.log().contains("configuration reloaded") {
                 reloaded = true;
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(reloaded, "no reload logged: {}", log_text());
+        assert!(reloaded, "no reload logged: {}", sluice.log());
         let clients: Vec<_> = futures_like_join(clients.into_iter().map(|c| async move {
             c.batch_execute("BEGIN").await.unwrap();
             let pid = first_value(&c.simple_query("SELECT pg_backend_pid()").await.unwrap());
@@ -351,41 +412,98 @@ async fn binary_reloads_on_sighup_and_drains_on_sigterm() {
         drop(clients);
 
         // SIGTERM: no one new gets in, the connected client keeps going.
-        send_signal(pid, "TERM");
-        let mut refused = false;
-        for _ in 0..200 {
-            if try_connect(HOST, port, &role, None, TEST_DB).await.is_err() {
-                refused = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert!(refused, "still accepting after SIGTERM");
+        sluice.signal("TERM");
+        sluice.wait_refusing(&role).await;
         for i in 0..10 {
             let v = first_value(&last.simple_query(&format!("SELECT {i}")).await.unwrap());
             assert_eq!(v, i.to_string());
         }
-        assert!(
-            proc.0.try_wait().unwrap().is_none(),
-            "exited with a client connected"
-        );
+        assert!(sluice.running(), "exited with a client connected");
         drop(last);
-        let status = loop {
-            if let Some(status) = proc.0.try_wait().unwrap() {
-                break status;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let status = sluice.exited().await;
         assert!(
             status.success(),
             "sluice exited with {status}: {}",
-            log_text()
+            sluice.log()
         );
     })
-    .await
-    .unwrap_or_else(|_| panic!("hang; sluice log:\n{}", log_text()));
+    .await;
+    assert!(guarded.is_ok(), "hang; sluice log:\n{}", sluice.log());
     pg.wait_backends_async(&role, HANG_GUARD, |n| n == 0).await;
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGINT on the real binary: the transaction in flight finishes and
+/// commits, then every client is closed and the process exits 0. Then a
+/// second run: SIGTERM waits for an idle client, and a second SIGTERM
+/// ends the wait at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_sigint_finishes_transactions_and_second_signal_is_immediate() {
+    let pg = PgServer::shared();
+    let role = own_role(pg, "sd_bin_int");
+    pg.psql_super_db(
+        TEST_DB,
+        &format!(
+            "CREATE TABLE IF NOT EXISTS sd_bin_rows(n int); GRANT ALL ON sd_bin_rows TO {role};"
+        ),
+    );
+    let mut sluice = BinSluice::start(pg, &role, 2).await;
+    let port = sluice.port;
+    let guarded = timeout(Duration::from_secs(60), async {
+        let in_tx = connect(HOST, port, &role, None, TEST_DB).await;
+        let idle = connect(HOST, port, &role, None, TEST_DB).await;
+        idle.batch_execute("SELECT 1").await.unwrap();
+        in_tx
+            .batch_execute("BEGIN; INSERT INTO sd_bin_rows VALUES (1)")
+            .await
+            .unwrap();
+        sluice.signal("INT");
+        sluice.wait_refusing(&role).await;
+        in_tx
+            .batch_execute("INSERT INTO sd_bin_rows VALUES (2); COMMIT")
+            .await
+            .unwrap();
+        assert!(in_tx.batch_execute("SELECT 1").await.is_err());
+        assert!(idle.batch_execute("SELECT 1").await.is_err());
+        let status = sluice.exited().await;
+        assert!(
+            status.success(),
+            "sluice exited with {status}: {}",
+            sluice.log()
+        );
+    })
+    .await;
+    assert!(guarded.is_ok(), "hang after SIGINT; log:\n{}", sluice.log());
+    assert_eq!(
+        pg.psql_super_db(TEST_DB, "SELECT count(*) FROM sd_bin_rows"),
+        "2"
+    );
+    drop(sluice);
+
+    let mut sluice = BinSluice::start(pg, &role, 2).await;
+    let port = sluice.port;
+    let guarded = timeout(Duration::from_secs(60), async {
+        let idle = connect(HOST, port, &role, None, TEST_DB).await;
+        idle.batch_execute("SELECT 1").await.unwrap();
+        sluice.signal("TERM");
+        sluice.wait_refusing(&role).await;
+        idle.batch_execute("SELECT 2").await.unwrap();
+        assert!(sluice.running(), "exited with a client connected");
+        sluice.signal("TERM");
+        let status = sluice.exited().await;
+        assert!(
+            status.success(),
+            "sluice exited with {status}: {}",
+            sluice.log()
+        );
+        assert!(idle.batch_execute("SELECT 3").await.is_err());
+    })
+    .await;
+    assert!(
+        guarded.is_ok(),
+        "hang after a second SIGTERM; log:\n{}",
+        sluice.log()
+    );
+    pg.wait_backends_async(&role, HANG_GUARD, |n| n == 0).await;
 }
 
 /// Run futures concurrently on the runtime; results in input order.

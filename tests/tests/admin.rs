@@ -994,17 +994,21 @@ async fn show_numbers_agree_with_100_clients_on_a_pool_of_10() {
     assert!(num(&averages, "avg_recv") > 0 && num(&averages, "avg_sent") > 0);
 
     // Quiet: totals are exact, bytes within the tolerance. A link's
-    // numbers are recorded just after its last reply reaches the client,
-    // so let the last few land.
+    // numbers are recorded just after its last reply reaches the client
+    // (counts, then times), so wait until they have all landed: the
+    // transactions are all counted and two reads in a row agree.
     let done = xacts.load(Ordering::Relaxed) as u64;
     let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last: Option<Row> = None;
     let totals = loop {
         let totals = show(&console, "SHOW STATS_TOTALS").await;
-        let t = find(&totals, "database", TEST_DB)[0];
-        if num(t, "xact_count") - num(&before, "xact_count") >= done || Instant::now() > deadline {
+        let t = find(&totals, "database", TEST_DB)[0].clone();
+        let counted = num(&t, "xact_count") - num(&before, "xact_count") >= done;
+        if (counted && last.as_ref() == Some(&t)) || Instant::now() > deadline {
             break totals;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        last = Some(t);
+        tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let t = find(&totals, "database", TEST_DB)[0];
     let delta = |col: &str| num(t, col) - num(&before, col);

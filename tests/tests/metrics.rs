@@ -181,8 +181,18 @@ async fn metrics_carry_exporter_names_and_agree_with_the_console() {
         }
     }
     let console = connect(HOST, port, "admin", None, "pgbouncer").await;
-    // Quiet now: the console and the scrape see the same counters.
-    let totals = console.simple_query("SHOW STATS_TOTALS").await.unwrap();
+    // Quiet now: the console and the scrape see the same counters once
+    // the last link's numbers have landed (two reads in a row agree).
+    let mut totals = console.simple_query("SHOW STATS_TOTALS").await.unwrap();
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let again = console.simple_query("SHOW STATS_TOTALS").await.unwrap();
+        let row = |m: &[SimpleQueryMessage]| show_row(m, "database", TEST_DB);
+        if row(&again) == row(&totals) {
+            break;
+        }
+        totals = again;
+    }
     let pools = console.simple_query("SHOW POOLS").await.unwrap();
     let (status, body) = get(addr, "/metrics").await;
     assert_eq!(status, 200);

@@ -397,6 +397,28 @@ async fn metrics_carry_exporter_names_and_agree_with_the_console() {
     assert_eq!(scrape.types["sluice_prepared_statements"], "gauge");
     assert_eq!(scrape.types["sluice_pool_client_parses_total"], "counter");
 
+    // A cancel request is counted.
+    assert_eq!(scrape.value("sluice_cancel_requests_total", &[]), 0.0);
+    let sleeper = std::sync::Arc::new(connect(HOST, port, &role, None, TEST_DB).await);
+    let token = sleeper.cancel_token();
+    let running = {
+        let sleeper = sleeper.clone();
+        tokio::spawn(async move { sleeper.simple_query("SELECT pg_sleep(30)").await })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while pg.psql_super(&format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = '{role}' AND query LIKE 'SELECT pg_sleep%' AND state = 'active'"
+    )) != "1"
+    {
+        assert!(std::time::Instant::now() < deadline, "sleep never started");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    token.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let e = running.await.unwrap().expect_err("cancelled");
+    assert_eq!(e.code().map(|c| c.code()), Some("57014"), "{e:?}");
+    let scrape = parse(&get(addr, "/metrics").await.1);
+    assert_eq!(scrape.value("sluice_cancel_requests_total", &[]), 1.0);
+
     // Health and readiness.
     assert_eq!(get(addr, "/healthz").await.0, 200);
     assert_eq!(get(addr, "/readyz").await.0, 200);

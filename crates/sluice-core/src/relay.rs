@@ -56,6 +56,9 @@ pub enum Verdict {
     /// was gathered) streams on unchanged. Empty `out` drops a message
     /// that was gathered whole.
     Replace,
+    /// Not yet: leave this message and everything after it unscanned
+    /// until the other direction has made progress, then ask again.
+    Hold,
 }
 
 /// The per-direction policy: which messages to look into, and what to do
@@ -101,6 +104,8 @@ pub struct Half {
     /// Bytes of a streamed message's body that have not arrived yet.
     skip: usize,
     stopped: bool,
+    /// The observer held the next message back (`Verdict::Hold`).
+    held: bool,
     /// Where observers write replacement and injected bytes (reused).
     scratch: BytesMut,
 }
@@ -121,6 +126,7 @@ impl Half {
         self.ready = 0;
         self.skip = 0;
         self.stopped = false;
+        self.held = false;
     }
 
     /// Release memory of a buffer that grew large for one big message.
@@ -135,6 +141,7 @@ impl Half {
 
     /// Scan newly arrived bytes, advancing `ready` over complete runs.
     pub fn scan(&mut self, obs: &mut impl Observer, max_len: usize) -> Result<(), ProtoError> {
+        self.held = false;
         while !self.stopped {
             let available = self.buf.len() - self.ready;
             if self.skip > 0 {
@@ -198,6 +205,10 @@ impl Half {
                 Verdict::Stop => {
                     self.stopped = true;
                     self.buf.truncate(self.ready);
+                }
+                Verdict::Hold => {
+                    self.held = true;
+                    return Ok(());
                 }
             }
         }
@@ -429,6 +440,13 @@ fn poll_pump<P: LinkPolicy>(
                 }
                 s2c.scan(&mut ServerView(policy), max_len)
                     .map_err(PumpError::ServerProtocol)?;
+                if c2s.held {
+                    // What the client message waited for may have come.
+                    c2s.scan(&mut ClientView(policy), max_len)
+                        .map_err(PumpError::ClientProtocol)?;
+                    s2c.scan(&mut ServerView(policy), max_len)
+                        .map_err(PumpError::ServerProtocol)?;
+                }
                 progress = true;
             }
         }
@@ -440,7 +458,9 @@ fn poll_pump<P: LinkPolicy>(
                 progress = true;
             }
         }
-        if c2s.ready == 0 {
+        // A held message waits for the server; reading more from the
+        // client meanwhile would only buffer without bound.
+        if c2s.ready == 0 && !c2s.held {
             if c2s.stopped {
                 return Poll::Ready(Ok(PumpEvent::ClientStopped));
             }

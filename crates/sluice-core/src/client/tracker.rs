@@ -95,6 +95,13 @@ impl LinkPolicy for LinkState<'_> {
         body: &[u8],
         out: &mut BytesMut,
     ) -> Result<Verdict, ProtoError> {
+        if self
+            .statements
+            .as_ref()
+            .is_some_and(|s| s.must_wait(tag, body))
+        {
+            return Ok(Verdict::Hold);
+        }
         let t = &mut *self.tracker;
         let quiet = t.owed == 0 && !t.unsynced;
         t.client_messages += 1;

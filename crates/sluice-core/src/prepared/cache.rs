@@ -32,6 +32,8 @@ struct Slot {
     statement: Arc<Statement>,
     state: SlotState,
     used: u64,
+    /// For `Sent`: the link's Sync segment the Parse went out in.
+    segment: u64,
 }
 
 #[derive(Debug, Default)]
@@ -51,40 +53,42 @@ impl ServerStatements {
         self.slots.is_empty()
     }
 
-    /// The state of `id` here, marking it most recently used.
-    pub fn touch(&mut self, id: u64) -> Option<SlotState> {
+    /// The state of `id` here (and, if `Sent`, the segment of its
+    /// Parse), marking it most recently used.
+    pub fn touch(&mut self, id: u64) -> Option<(SlotState, u64)> {
         self.tick += 1;
         let slot = self.slots.get_mut(&id)?;
         self.order.remove(&slot.used);
         slot.used = self.tick;
         self.order.insert(self.tick, id);
-        Some(slot.state)
+        Some((slot.state, slot.segment))
     }
 
     pub fn contains(&self, id: u64) -> bool {
         self.slots.contains_key(&id)
     }
 
-    /// Record a Parse just sent.
-    pub fn insert_sent(&mut self, statement: Arc<Statement>) {
-        self.insert(statement, SlotState::Sent);
+    /// Record a Parse just sent in Sync segment `segment` of the link.
+    pub fn insert_sent(&mut self, statement: Arc<Statement>, segment: u64) {
+        self.insert(statement, SlotState::Sent, segment);
     }
 
     /// Put back a statement whose Close the backend skipped (it still has
     /// it), unless something newer took its place.
     pub fn restore(&mut self, statement: Arc<Statement>) {
         if !self.slots.contains_key(&statement.id) {
-            self.insert(statement, SlotState::Ready);
+            self.insert(statement, SlotState::Ready, 0);
         }
     }
 
-    fn insert(&mut self, statement: Arc<Statement>, state: SlotState) {
+    fn insert(&mut self, statement: Arc<Statement>, state: SlotState, segment: u64) {
         self.tick += 1;
         let id = statement.id;
         let slot = Slot {
             statement,
             state,
             used: self.tick,
+            segment,
         };
         if let Some(old) = self.slots.insert(id, slot) {
             self.order.remove(&old.used);
@@ -170,7 +174,7 @@ mod tests {
         let mut cache = ServerStatements::default();
         for st in &s[..3] {
             assert!(cache.make_room(3).is_empty());
-            cache.insert_sent(st.clone());
+            cache.insert_sent(st.clone(), 0);
         }
         // Nothing confirmed yet: nothing can go.
         assert!(cache.make_room(3).is_empty());
@@ -181,7 +185,7 @@ mod tests {
         let victims = cache.make_room(3);
         assert_eq!(victims.len(), 1);
         assert_eq!(victims[0].id, s[1].id);
-        cache.insert_sent(s[3].clone());
+        cache.insert_sent(s[3].clone(), 0);
         assert_eq!(cache.len(), 3);
         cache.clear_confirmed();
         assert_eq!(cache.len(), 1);

@@ -115,6 +115,14 @@ pub struct LinkStatements {
     skipping: bool,
     /// Transaction status of the last ReadyForQuery.
     status: u8,
+    /// Sync segments: `segment` counts those sent (the current one is
+    /// still open), `resolved` those answered.
+    segment: u64,
+    resolved: u64,
+    /// Names whose mapping changed in a segment that may still be
+    /// skipped, with that segment: a later segment must not decide on
+    /// them before it is answered.
+    uncertain: Vec<(Box<[u8]>, u64)>,
     pub counts: Counts,
 }
 
@@ -125,6 +133,9 @@ impl Default for LinkStatements {
             skipping: false,
             // Links start on an idle server.
             status: b'I',
+            segment: 0,
+            resolved: 0,
+            uncertain: Vec::new(),
             counts: Counts::default(),
         }
     }
@@ -201,7 +212,74 @@ impl Statements<'_> {
     }
 
     fn push(&mut self, p: Pending) {
+        if is_ready(&p) {
+            self.link.segment += 1;
+        }
         self.link.queue.push_back(p);
+    }
+
+    /// A name's mapping changed in the current segment.
+    fn changed(&mut self, name: &[u8]) {
+        let segment = self.link.segment;
+        match self.link.uncertain.iter_mut().find(|(n, _)| &**n == name) {
+            Some(entry) => entry.1 = segment,
+            None => self.link.uncertain.push((name.into(), segment)),
+        }
+    }
+
+    /// Whether a statement our Parse is still on its way for counts as
+    /// there: only within the same segment (if that Parse is skipped, so
+    /// is everything after it up to the Sync).
+    fn present(&self, slot: Option<(SlotState, u64)>) -> bool {
+        match slot {
+            Some((SlotState::Ready, _)) => true,
+            Some((SlotState::Sent, segment)) => segment == self.link.segment,
+            _ => false,
+        }
+    }
+
+    /// Whether the client message must wait: it names a statement whose
+    /// mapping changed in an earlier segment the server has not answered
+    /// yet, and which may still be skipped (so whether the name exists
+    /// is not known). Rare; pipelines of one segment never wait.
+    pub fn must_wait(&self, tag: u8, body: &[u8]) -> bool {
+        if self.link.skipping || self.link.uncertain.is_empty() {
+            return false;
+        }
+        let name = match tag {
+            b'P' => m::split_cstr(body).ok().map(|(n, _)| n),
+            b'B' => m::parse_bind_names(body).ok().map(|(_, n, _)| n),
+            b'D' | b'C' => m::parse_target(body)
+                .ok()
+                .filter(|(kind, _)| *kind == b'S')
+                .map(|(_, n)| n),
+            _ => None,
+        };
+        let (resolved, current) = (self.link.resolved, self.link.segment);
+        let pending = |n: &[u8]| {
+            self.link
+                .uncertain
+                .iter()
+                .any(|(u, s)| &**u == n && *s >= resolved && *s < current)
+        };
+        match name {
+            Some(n) if !n.is_empty() => pending(n),
+            // A DEALLOCATE in a query or an unnamed Parse.
+            _ => {
+                let text = match tag {
+                    b'Q' => Some(body),
+                    b'P' => m::parse_parse(body)
+                        .ok()
+                        .and_then(|(_, key)| m::split_cstr(key).ok())
+                        .map(|(query, _)| query),
+                    _ => None,
+                };
+                match text.and_then(m::parse_deallocate) {
+                    Some(Deallocate::Name(n)) => pending(&n),
+                    _ => false,
+                }
+            }
+        }
     }
 
     fn pass(&mut self, tag: u8, statement: Option<Arc<Statement>>, undo: Undo) {
@@ -274,16 +352,19 @@ impl Statements<'_> {
         }
         let statement = self.registry.get_or_insert(key);
         let token = self.client.insert(name, statement.clone());
+        self.changed(name);
         let undo = Undo::Forget {
             name: name.into(),
             token,
         };
-        match self.server.touch(statement.id) {
-            Some(SlotState::Sent | SlotState::Ready) => self.push(Pending::Fake {
+        let slot = self.server.touch(statement.id);
+        if self.present(slot) {
+            self.push(Pending::Fake {
                 kind: Fake::ParseComplete,
                 undo,
-            }),
-            _ => self.send_parse(statement, false, undo, out),
+            });
+        } else {
+            self.send_parse(statement, false, undo, out);
         }
         Ok(Verdict::Replace)
     }
@@ -296,6 +377,7 @@ impl Statements<'_> {
             self.ensure(&statement, out);
             self.server.remove(statement.id);
             self.client.remove(&name);
+            self.changed(&name);
             let mut key = deallocate_sql(&statement).into_bytes();
             key.push(0);
             key.extend_from_slice(rest);
@@ -382,6 +464,7 @@ impl Statements<'_> {
     fn on_close(&mut self, body: &[u8]) -> Result<Verdict, ProtoError> {
         let (kind, name) = m::parse_target(body)?;
         if kind == b'S' && !name.is_empty() {
+            self.changed(name);
             let undo = match self.client.remove(name) {
                 Some(statement) => Undo::Restore {
                     name: name.into(),
@@ -447,9 +530,9 @@ impl Statements<'_> {
 
     /// Make sure the server has `statement` before a message using it.
     fn ensure(&mut self, statement: &Arc<Statement>, out: &mut BytesMut) {
-        match self.server.touch(statement.id) {
-            Some(SlotState::Sent | SlotState::Ready) => {}
-            _ => self.send_parse(statement.clone(), true, Undo::None, out),
+        let slot = self.server.touch(statement.id);
+        if !self.present(slot) {
+            self.send_parse(statement.clone(), true, Undo::None, out);
         }
     }
 
@@ -478,7 +561,8 @@ impl Statements<'_> {
             restore: false,
         });
         m::put_parse(out, &statement.name, &statement.key);
-        self.server.insert_sent(statement.clone());
+        self.server
+            .insert_sent(statement.clone(), self.link.segment);
         self.link.counts.server_parses += 1;
         self.push(Pending::ServerParse {
             statement,
@@ -580,6 +664,9 @@ impl Statements<'_> {
     fn end_at_ready(&mut self) {
         while let Some(item) = self.link.queue.pop_front() {
             if is_ready(&item) {
+                self.link.resolved += 1;
+                let resolved = self.link.resolved;
+                self.link.uncertain.retain(|(_, s)| *s >= resolved);
                 return;
             }
             // Only a model out of step with the server gets here; taking

@@ -14,7 +14,9 @@
 //! layer needs: replace a gathered message (or its gathered prefix, the
 //! rest of the body streaming on unchanged) with other bytes, drop it
 //! (replace it with nothing), or insert bytes of its own at a message
-//! boundary (`inject`, used for responses Sluice makes itself). Edits are
+//! boundary (`inject`, used for responses Sluice makes itself), or hold a
+//! client message back until the server has answered what came before
+//! (`Verdict::Hold`; the client is not read meanwhile). Edits are
 //! done in place in the direction's buffer, so nothing is allocated per
 //! message once the buffer has grown.
 
@@ -576,5 +578,69 @@ mod tests {
             half.scan(&mut obs, 1 << 20),
             Err(ProtoError::TooShort { .. })
         ));
+    }
+
+    /// Renames the first message (prefix only), drops `3`, injects a `1`
+    /// before the next boundary once, and holds `H`.
+    struct Editor {
+        injected: bool,
+    }
+    impl Observer for Editor {
+        fn wants(&self, tag: u8, body_len: usize) -> usize {
+            match tag {
+                b'B' => 2,
+                b'3' => body_len,
+                _ => 0,
+            }
+        }
+        fn on_message(&mut self, _: u8, _: usize, _: &[u8]) -> Result<Verdict, ProtoError> {
+            Ok(Verdict::Forward)
+        }
+        fn on_message_out(
+            &mut self,
+            tag: u8,
+            body_len: usize,
+            body: &[u8],
+            out: &mut BytesMut,
+        ) -> Result<Verdict, ProtoError> {
+            Ok(match tag {
+                b'B' => {
+                    // Replace the 2-byte prefix "ab" by "xyz": one longer.
+                    assert_eq!(body, b"ab");
+                    out.extend_from_slice(&[b'B', 0, 0, 0, (body_len + 5) as u8]);
+                    out.extend_from_slice(b"xyz");
+                    Verdict::Replace
+                }
+                b'3' => Verdict::Replace,
+                b'H' => Verdict::Hold,
+                _ => Verdict::Forward,
+            })
+        }
+        fn inject(&mut self, out: &mut BytesMut) {
+            if !self.injected {
+                self.injected = true;
+                out.extend_from_slice(&msg(b'1', b""));
+            }
+        }
+    }
+
+    #[test]
+    fn observers_can_rewrite_drop_inject_and_hold() {
+        let mut half = Half::new();
+        let mut obs = Editor { injected: false };
+        let mut bytes = msg(b'B', b"abcd");
+        bytes.extend(msg(b'3', b""));
+        bytes.extend(msg(b'E', b"e"));
+        bytes.extend(msg(b'H', b""));
+        bytes.extend(msg(b'S', b""));
+        half.seed(&bytes);
+        half.scan(&mut obs, 1 << 20).expect("scan");
+        let mut want = msg(b'1', b"");
+        want.extend(msg(b'B', b"xyzcd"));
+        want.extend(msg(b'E', b"e"));
+        assert_eq!(&half.buf[..half.ready], &want[..]);
+        assert!(half.held);
+        // The held message and what follows stay, unscanned.
+        assert_eq!(half.buf.len(), want.len() + 10);
     }
 }

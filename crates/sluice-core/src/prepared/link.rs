@@ -761,3 +761,189 @@ fn deallocate_sql(statement: &Statement) -> String {
         String::from_utf8_lossy(&statement.name)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct World {
+        registry: Registry,
+        client: ClientStatements,
+        server: ServerStatements,
+        link: LinkStatements,
+    }
+
+    fn parse_body(name: &str, sql: &str) -> Vec<u8> {
+        [name.as_bytes(), b"\0", sql.as_bytes(), b"\0\0\0"].concat()
+    }
+
+    fn bind_body(name: &str) -> Vec<u8> {
+        [b"\0", name.as_bytes(), b"\0\0\0\0\0\0\0"].concat()
+    }
+
+    impl World {
+        fn statements(&mut self) -> Statements<'_> {
+            Statements {
+                registry: &self.registry,
+                client: &mut self.client,
+                server: &mut self.server,
+                link: &mut self.link,
+                max: 10,
+            }
+        }
+
+        /// A client message; returns its verdict and replacement bytes.
+        fn client(&mut self, tag: u8, body: &[u8]) -> (Verdict, Vec<u8>) {
+            let mut out = BytesMut::new();
+            let v = self
+                .statements()
+                .on_client(tag, body.len(), body, &mut out, false)
+                .expect("client message");
+            (v, out.to_vec())
+        }
+
+        fn server(&mut self, tag: u8, body: &[u8]) -> Verdict {
+            let mut out = BytesMut::new();
+            self.statements()
+                .on_server(tag, body.len(), body, &mut out)
+                .expect("server message")
+        }
+
+        fn inject(&mut self) -> Vec<u8> {
+            let mut out = BytesMut::new();
+            self.statements().inject(&mut out);
+            out.to_vec()
+        }
+    }
+
+    /// Message types in a byte stream.
+    fn tags(mut bytes: &[u8]) -> String {
+        let mut t = String::new();
+        while bytes.len() >= 5 {
+            let len = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]) as usize;
+            t.push(bytes[0] as char);
+            bytes = &bytes[(1 + len).min(bytes.len())..];
+        }
+        t
+    }
+
+    #[test]
+    fn first_parse_goes_to_the_server_then_is_answered_here() {
+        let mut w = World::default();
+        let (v, out) = w.client(b'P', &parse_body("a", "select 1"));
+        assert_eq!(v, Verdict::Replace);
+        assert_eq!(tags(&out), "CP", "close of our name, then our Parse");
+        w.client(b'S', b"");
+        assert_eq!(
+            w.server(b'3', b""),
+            Verdict::Replace,
+            "hidden CloseComplete"
+        );
+        assert_eq!(w.server(b'1', b""), Verdict::Forward);
+        assert_eq!(w.server(b'Z', b"I"), Verdict::Forward);
+        assert!(w.link.is_settled());
+        // Another client name for the same text, on the same server: no
+        // server round trip, and the ParseComplete is due at once.
+        let (v, out) = w.client(b'P', &parse_body("b", "select 1"));
+        assert_eq!((v, out.len()), (Verdict::Replace, 0));
+        assert_eq!(tags(&w.inject()), "1");
+        let (_, out) = w.client(b'B', &bind_body("b"));
+        assert_eq!(tags(&out), "B");
+        assert!(out.windows(10).any(|x| x == b"sluice_s_1"));
+    }
+
+    #[test]
+    fn fake_responses_wait_for_what_the_server_owes_before_them() {
+        let mut w = World::default();
+        w.client(b'P', &parse_body("a", "select 1"));
+        w.client(b'S', b"");
+        for (tag, body) in [(b'3', &b""[..]), (b'1', b""), (b'Z', b"I")] {
+            w.server(tag, body);
+        }
+        // Bind/Execute, then a Parse answered here, then Close of it.
+        w.client(b'B', &bind_body("a"));
+        w.client(b'E', b"\0\0\0\0\0");
+        w.client(b'P', &parse_body("c", "select 1"));
+        w.client(b'C', b"Sc\0");
+        w.client(b'S', b"");
+        assert!(w.inject().is_empty(), "BindComplete etc. come first");
+        w.server(b'2', b"");
+        assert!(w.inject().is_empty());
+        w.server(b'D', b"");
+        w.server(b'C', b"SELECT 1\0");
+        assert_eq!(tags(&w.inject()), "13");
+        w.server(b'Z', b"I");
+        assert!(w.link.is_settled());
+        assert!(w.client.get(b"c").is_none());
+    }
+
+    #[test]
+    fn a_failed_parse_leaves_no_name_and_no_cache_entry() {
+        let mut w = World::default();
+        w.client(b'P', &parse_body("bad", "selec 1"));
+        w.client(b'B', &bind_body("bad"));
+        w.client(b'S', b"");
+        w.server(b'3', b"");
+        assert_eq!(
+            w.server(b'E', b"SERROR\0C42601\0Msyntax\0\0"),
+            Verdict::Forward
+        );
+        assert_eq!(w.server(b'Z', b"I"), Verdict::Forward);
+        assert!(w.client.get(b"bad").is_none());
+        assert!(w.server.is_empty());
+        assert!(w.link.is_settled());
+    }
+
+    #[test]
+    fn duplicate_name_is_42p05_through_a_failing_describe() {
+        let mut w = World::default();
+        w.client(b'P', &parse_body("a", "select 1"));
+        w.client(b'S', b"");
+        for (tag, body) in [(b'3', &b""[..]), (b'1', b""), (b'Z', b"I")] {
+            w.server(tag, body);
+        }
+        let (v, out) = w.client(b'P', &parse_body("a", "select 2"));
+        assert_eq!((v, tags(&out)), (Verdict::Replace, "D".to_string()));
+        w.client(b'S', b"");
+        let mut out = BytesMut::new();
+        let body = b"SERROR\0C26000\0Mprepared statement does not exist\0\0";
+        let v = w
+            .statements()
+            .on_server(b'E', body.len(), body, &mut out)
+            .expect("error");
+        assert_eq!(v, Verdict::Replace);
+        assert!(out.windows(5).any(|x| x == b"42P05"));
+        // The original mapping is untouched.
+        assert!(w.client.get(b"a").is_some());
+    }
+
+    #[test]
+    fn a_later_segment_waits_for_names_an_earlier_one_changed() {
+        let mut w = World::default();
+        w.client(b'P', &parse_body("a", "select 1"));
+        w.client(b'S', b"");
+        // Same segment would not wait; the next one does.
+        assert!(w.statements().must_wait(b'B', &bind_body("a")));
+        assert!(!w.statements().must_wait(b'B', &bind_body("other")));
+        for (tag, body) in [(b'3', &b""[..]), (b'1', b""), (b'Z', b"I")] {
+            w.server(tag, body);
+        }
+        assert!(!w.statements().must_wait(b'B', &bind_body("a")));
+    }
+
+    #[test]
+    fn discard_all_clears_names_and_server_cache() {
+        let mut w = World::default();
+        w.client(b'P', &parse_body("a", "select 1"));
+        w.client(b'S', b"");
+        for (tag, body) in [(b'3', &b""[..]), (b'1', b""), (b'Z', b"I")] {
+            w.server(tag, body);
+        }
+        w.client(b'Q', b"DISCARD ALL\0");
+        w.server(b'C', b"DISCARD ALL\0");
+        w.server(b'Z', b"I");
+        assert!(w.client.is_empty());
+        assert!(w.server.is_empty());
+    }
+}

@@ -37,6 +37,17 @@
 //! sending the server a Describe that must fail and replacing its
 //! ErrorResponse, so the server's transaction aborts just as it would.
 //!
+//! What a Sync segment does to names is only known once the server has
+//! answered it (an error anywhere in it undoes it all). So a message of a
+//! later segment that uses a name whose mapping changed in an earlier,
+//! still unanswered segment is held back (`Verdict::Hold`: the relay
+//! stops reading the client) until that segment's ReadyForQuery arrives.
+//! Pipelines that define and use names in one segment never wait; a
+//! client that prepares in one segment and uses the name in the next
+//! waits one round trip, once. Likewise a Parse Sluice sent counts as
+//! "on the server" only within its own segment; a later segment sends it
+//! again (harmless, see below) rather than bet on it.
+//!
 //! Before each Parse under our name Sluice sends a Close of that name:
 //! closing a missing statement is no error, and it means a backend copy
 //! the cache lost track of can never make our Parse fail. The cache may

@@ -54,6 +54,8 @@ PG_BINDIR = os.environ.get("SLUICE_PG_BINDIR", "/usr/lib/postgresql/15/bin")
 DB = "bench"
 SCALE = 10
 POOL_SIZE = 20
+# callgrind and strace phases: 8 clients on a pool of 8.
+CALLGRIND_CLIENTS = 8
 USERS = {
     # name: (password, password_encryption)
     "bench_scram": ("scrampass", "scram-sha-256"),
@@ -218,7 +220,7 @@ host all bench_scram 127.0.0.1/32 scram-sha-256
 
     # ---- poolers -------------------------------------------------------
 
-    def pooler_ini(self, port, rundir):
+    def pooler_ini(self, port, rundir, pool_size=POOL_SIZE):
         return f"""[databases]
 {DB} = host=127.0.0.1 port={self.pg_port} dbname={DB}
 
@@ -229,7 +231,7 @@ unix_socket_dir =
 auth_type = md5
 auth_file = {self.base}/userlist.txt
 pool_mode = transaction
-default_pool_size = {POOL_SIZE}
+default_pool_size = {pool_size}
 max_client_conn = 12000
 listen_backlog = 4096
 ignore_startup_parameters = extra_float_digits
@@ -246,14 +248,14 @@ pidfile = {rundir}/pooler.pid
                 f.write(f'"{user}" "{secret}"\n')
         os.chmod(path, 0o644)
 
-    def start_pooler(self, kind, tag, valgrind_out=None):
+    def start_pooler(self, kind, tag, valgrind_out=None, pool_size=POOL_SIZE):
         """Start `kind` ('sluice' or 'pgbouncer'); returns a dict with port and pid."""
         rundir = tempfile.mkdtemp(prefix=f"{kind}-{tag}-", dir=self.base)
         os.chmod(rundir, 0o755)
         port = self.free_port()
         ini = os.path.join(rundir, "pgbouncer.ini")
         with open(ini, "w") as f:
-            f.write(self.pooler_ini(port, rundir))
+            f.write(self.pooler_ini(port, rundir, pool_size))
         os.chmod(ini, 0o644)
         vg = []
         if valgrind_out:
@@ -330,7 +332,9 @@ pidfile = {rundir}/pooler.pid
         res["txns"] = int(m.group(1)) if m else 0
         m = re.search(r"number of failed transactions: (\d+)", out.stdout)
         res["failed_txns"] = int(m.group(1)) if m else 0
-        if res["tps"] is None:
+        if res["tps"] is None and out.returncode == 0 and res["txns"] == 0:
+            res["error"] = "no transaction in the run (the logins took the whole duration)"
+        elif res["tps"] is None:
             errors = [line for line in out.stderr.splitlines() if "error" in line.lower()]
             res["error"] = (errors or out.stderr.strip().splitlines() or ["?"])[0][:200]
             res["stdout_tail"] = out.stdout[-500:]
@@ -397,6 +401,10 @@ pidfile = {rundir}/pooler.pid
                 self.results["latency"].append(entry)
 
     def phase_callgrind(self):
+        """(Ir(2N) - Ir(N)) / N, median over --callgrind-reps pairs. The pool
+        is 8 for the 8 clients and a warm-up fills it, so neither run opens
+        server connections of its own (PgBouncer opens more whenever a
+        client waits, up to the pool size, which made the difference noisy)."""
         n = self.args.callgrind_txns
         kinds = ["sluice"] + (["pgbouncer"] if self.args.pgbouncer else [])
         outdir = os.path.join(self.args.out, "callgrind")
@@ -406,30 +414,32 @@ pidfile = {rundir}/pooler.pid
         os.chmod(vgdir, 0o777)
         for mode in ("simple", "extended"):
             for kind in kinds:
-                totals = {}
-                for txns in (n, 2 * n):
-                    out = os.path.join(vgdir, f"callgrind.{kind}.{mode}.{txns}")
-                    pooler = self.start_pooler(kind, f"vg-{mode}-{txns}", valgrind_out=out)
-                    target = {"port": pooler["port"]}
-                    try:
-                        # Warm-up: logins and the pool's server connections,
-                        # identical in both runs, so they cancel.
-                        warm = self.pgbench(target, "bench_md5", SELECT + ["-M", mode], 8, txns=50)
-                        res = self.pgbench(target, "bench_md5", SELECT + ["-M", mode], 8,
-                                           txns=txns // 8)
-                    finally:
-                        self.stop_pooler(pooler, timeout=120)
-                    ok = warm["rc"] == 0 and res["rc"] == 0
-                    totals[txns] = callgrind_total(out) if ok else None
-                    shutil.copy(out, outdir)
-                    log(f"callgrind {kind} {mode} {txns} txns: {totals[txns]} Ir"
-                        + ("" if ok else f" (pgbench failed: {res.get('error') or warm.get('error')})"))
-                per_txn = None
-                if totals[n] is not None and totals[2 * n] is not None:
-                    per_txn = (totals[2 * n] - totals[n]) / n
+                pairs = []
+                for rep in range(self.args.callgrind_reps):
+                    totals = {}
+                    for txns in (n, 2 * n):
+                        name = f"callgrind.{kind}.{mode}.{txns}.{rep}"
+                        out = os.path.join(vgdir, name)
+                        pooler = self.start_pooler(kind, f"vg-{mode}-{txns}", valgrind_out=out,
+                                                   pool_size=CALLGRIND_CLIENTS)
+                        target = {"port": pooler["port"]}
+                        try:
+                            warm = self.pgbench(target, "bench_md5", SELECT + ["-M", mode],
+                                                CALLGRIND_CLIENTS, txns=100)
+                            res = self.pgbench(target, "bench_md5", SELECT + ["-M", mode],
+                                               CALLGRIND_CLIENTS, txns=txns // CALLGRIND_CLIENTS)
+                        finally:
+                            self.stop_pooler(pooler, timeout=120)
+                        ok = warm["rc"] == 0 and res["rc"] == 0
+                        totals[txns] = callgrind_total(out) if ok else None
+                        shutil.copy(out, outdir)
+                        log(f"callgrind {kind} {mode} {txns} txns: {totals[txns]} Ir"
+                            + ("" if ok else f" (pgbench failed: {res.get('error') or warm.get('error')})"))
+                    if totals[n] is not None and totals[2 * n] is not None:
+                        pairs.append((totals[2 * n] - totals[n]) / n)
                 self.results["callgrind"].append(
-                    {"pooler": kind, "mode": mode, "N": n, "Ir_N": totals[n], "Ir_2N": totals[2 * n],
-                     "per_txn": per_txn})
+                    {"pooler": kind, "mode": mode, "N": n, "per_txn_each": pairs,
+                     "per_txn": statistics.median(pairs) if pairs else None})
 
     def phase_syscalls(self):
         """Syscalls per transaction: strace -c attached to the whole pooler
@@ -438,16 +448,17 @@ pidfile = {rundir}/pooler.pid
         kinds = ["sluice"] + (["pgbouncer"] if self.args.pgbouncer else [])
         for mode in ("simple", "extended"):
             for kind in kinds:
-                pooler = self.start_pooler(kind, f"strace-{mode}")
+                pooler = self.start_pooler(kind, f"strace-{mode}", pool_size=CALLGRIND_CLIENTS)
                 out = os.path.join(self.base, f"strace.{kind}.{mode}")
                 tracer = None
                 try:
                     target = {"port": pooler["port"]}
-                    self.pgbench(target, "bench_md5", SELECT + ["-M", mode], 8, txns=50)
+                    self.pgbench(target, "bench_md5", SELECT + ["-M", mode], CALLGRIND_CLIENTS, txns=100)
                     tracer = self.spawn(["strace", "-f", "-c", "-o", out, "-p", str(pooler["pid"])],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     time.sleep(1.0)
-                    res = self.pgbench(target, "bench_md5", SELECT + ["-M", mode], 8, txns=n // 8)
+                    res = self.pgbench(target, "bench_md5", SELECT + ["-M", mode], CALLGRIND_CLIENTS,
+                                       txns=n // CALLGRIND_CLIENTS)
                 finally:
                     if tracer is not None:
                         tracer.send_signal(signal.SIGINT)
@@ -648,16 +659,18 @@ def report(results, meta):
                 f"| {e.get('starved', '—')} | {e.get('min_txns_per_client', '—')} |")
         lines.append("")
     if results["callgrind"]:
-        per = {(e["pooler"], e["mode"]): e["per_txn"] for e in results["callgrind"]}
-        lines += ["| callgrind, select-only, 8 clients | Sluice Ir/txn | PgBouncer Ir/txn | Sluice/PgBouncer |",
-                  "|---|---:|---:|---:|"]
+        per = {(e["pooler"], e["mode"]): e for e in results["callgrind"]}
+        lines += ["| callgrind, select-only, 8 clients, pool 8 | Sluice Ir/txn | PgBouncer Ir/txn | Sluice/PgBouncer "
+                  "| Sluice each | PgBouncer each |", "|---|---:|---:|---:|---|---|"]
         for mode in ("simple", "extended"):
-            s, p = per.get(("sluice", mode)), per.get(("pgbouncer", mode))
-            lines.append(f"| -M {mode} | {fmt(s)} | {fmt(p)} | {fmt(ratio(s, p), '{:.2f}')} |")
+            s, p = per.get(("sluice", mode), {}), per.get(("pgbouncer", mode), {})
+            each = [", ".join(f"{v:.0f}" for v in e.get("per_txn_each", [])) for e in (s, p)]
+            lines.append(f"| -M {mode} | {fmt(s.get('per_txn'))} | {fmt(p.get('per_txn'))} "
+                         f"| {fmt(ratio(s.get('per_txn'), p.get('per_txn')), '{:.2f}')} | {each[0]} | {each[1]} |")
         lines.append("")
     if results["syscalls"]:
         per = {(e["pooler"], e["mode"]): e for e in results["syscalls"]}
-        lines += ["| strace -c, select-only, 8 clients | Sluice syscalls/txn | PgBouncer syscalls/txn "
+        lines += ["| strace -c, select-only, 8 clients, pool 8 | Sluice syscalls/txn | PgBouncer syscalls/txn "
                   "| Sluice/PgBouncer | Sluice top | PgBouncer top |", "|---|---:|---:|---:|---|---|"]
         for mode in ("simple", "extended"):
             s, p = per.get(("sluice", mode), {}), per.get(("pgbouncer", mode), {})
@@ -701,6 +714,7 @@ def main():
                     or ("/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None))
     ap.add_argument("--idleclients", default=os.path.join(root, "target/debug/idleclients"))
     ap.add_argument("--callgrind-txns", type=int, default=4000, help="N for the callgrind N/2N runs")
+    ap.add_argument("--callgrind-reps", type=int, default=3, help="N/2N pairs; the median is reported")
     ap.add_argument("--out", help="output dir (default target/loadbench/<utc time>)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs) under /tmp")
     ap.add_argument("--commit", help="commit the sluice binary was built from, for the report "

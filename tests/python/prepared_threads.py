@@ -38,6 +38,16 @@ def work(n):
                     row = conn.execute("SELECT %s::int + 1", (i,)).fetchone()
                     if row != (i + 1,):
                         errors.append(f"thread {n} tx {i}: {row!r}")
+            # A tiny client-side cache: psycopg rotates it by sending
+            # "DEALLOCATE _pg3_n" (an unnamed extended-protocol query).
+            conn.prepared_max = 2
+            for i in range(queries):
+                k = i % 5
+                row = conn.execute(
+                    f"SELECT %s::int + {k}", (n,)
+                ).fetchone()
+                if row != (n + k,):
+                    errors.append(f"thread {n} rotate {i}: {row!r}")
     except Exception as e:  # noqa: BLE001 - report everything
         errors.append(f"thread {n}: {type(e).__name__}: {e}")
 

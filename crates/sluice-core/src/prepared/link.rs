@@ -358,7 +358,9 @@ impl Statements<'_> {
             token,
         };
         let slot = self.server.touch(statement.id);
-        if self.present(slot) {
+        // In a failed transaction Postgres refuses a Parse (25P02): let
+        // the server answer it then.
+        if self.present(slot) && self.link.status != b'E' {
             self.push(Pending::Fake {
                 kind: Fake::ParseComplete,
                 undo,

@@ -458,6 +458,46 @@ async fn query_timeout_cancels_the_query() {
     .expect("hang: query_timeout never fired");
 }
 
+/// query_timeout when the server does not answer at all — not the query,
+/// not the cancel (its backend is stopped with SIGSTOP, as a hung or
+/// unreachable server would be): the client still gets an answer, PgBouncer's
+/// "query timeout", and the server is dropped, not reused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_timeout_frees_the_client_of_an_unresponsive_server() {
+    let pg = PgServer::shared();
+    let role = own_role(pg, "fx_qhung");
+    let ini = test_ini(
+        pg,
+        "trust",
+        "transaction",
+        "default_pool_size = 2\nquery_timeout = 1",
+        "",
+    );
+    let sluice = TestSluice::start(&ini, &userlist(&role)).await;
+    let c = connect(HOST, sluice.port, &role, None, TEST_DB).await;
+    let pid = first_value(&c.simple_query("SELECT pg_backend_pid()").await.unwrap());
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    let answer = timeout(HANG_GUARD, c.simple_query("SELECT 1")).await;
+    signal("-CONT");
+    let err = answer
+        .expect("hang: query_timeout never freed the client")
+        .unwrap_err();
+    let db = err.as_db_error().unwrap_or_else(|| panic!("{err:?}"));
+    assert_eq!((db.code().code(), db.message()), ("08P01", "query timeout"));
+    // That server is gone; the pool serves on a new one.
+    let d = connect(HOST, sluice.port, &role, None, TEST_DB).await;
+    let other = first_value(&d.simple_query("SELECT pg_backend_pid()").await.unwrap());
+    assert_ne!(other, pid);
+    pg.wait_backends_async(&role, HANG_GUARD, |n| n == 1).await;
+}
+
 /// idle_transaction_timeout: a client idle inside a transaction is closed
 /// with 25P03 "idle transaction timeout", its server too (no lock stays).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -348,16 +348,26 @@ async fn relay_with_timers(
                         "idle transaction timeout",
                     ));
                 }
-                if quiet && tracker.owed > 0 && !limits.query_timeout.is_zero() && !cancel_sent {
-                    if let Some(key) = *key {
-                        cancel_sent = true;
-                        let target = CancelTarget { addr: addr.clone(), key };
-                        // Deliver it before relaying on: the query may end
-                        // meanwhile, and a cancel still on its way after the
-                        // release could hit the next client's query.
-                        let deliver = crate::cancel::forward(&target);
-                        let _ = tokio::time::timeout(limits.server_connect_timeout, deliver).await;
-                    }
+                if !quiet {
+                    cancel_sent = false;
+                }
+                if quiet && tracker.owed > 0 && !limits.query_timeout.is_zero() {
+                    let Some(key) = (*key).filter(|_| !cancel_sent) else {
+                        // Neither the query nor our cancel was answered for
+                        // a whole tick (a hung or unreachable server): drop
+                        // it and tell the client, as PgBouncer does.
+                        return RelayEnd::Timer(ClientError::fatal(
+                            SqlState::PROTOCOL_VIOLATION,
+                            "query timeout",
+                        ));
+                    };
+                    cancel_sent = true;
+                    let target = CancelTarget { addr: addr.clone(), key };
+                    // Deliver it before relaying on: the query may end
+                    // meanwhile, and a cancel still on its way after the
+                    // release could hit the next client's query.
+                    let deliver = crate::cancel::forward(&target);
+                    let _ = tokio::time::timeout(limits.server_connect_timeout, deliver).await;
                 }
             }
         }

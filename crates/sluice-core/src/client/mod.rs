@@ -104,6 +104,7 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
                     max_packet: general.max_packet_size,
                     client: handle.entry.clone(),
                     statements: Default::default(),
+                    link_statements: Default::default(),
                 };
                 run_session(session, &addr, port, started, &handle).await;
                 return;

@@ -36,6 +36,9 @@ pub struct Session {
     pub client: Arc<crate::registry::ClientEntry>,
     /// The client's named prepared statements (transaction/statement mode).
     pub statements: ClientStatements,
+    /// Per-link statement state, reset at each link (kept to reuse its
+    /// memory: a link is usually one transaction).
+    pub link_statements: LinkStatements,
 }
 
 /// How one link ended.
@@ -165,8 +168,8 @@ impl Session {
             .config
             .general
             .max_prepared_statements;
-        let mut link_statements = (limits.pool_mode != PoolMode::Session && max_prepared > 0)
-            .then(LinkStatements::default);
+        let statements_on = limits.pool_mode != PoolMode::Session && max_prepared > 0;
+        self.link_statements.reset();
         let event = relay_with_timers(
             &mut self.stream,
             conn,
@@ -176,17 +179,17 @@ impl Session {
             &limits,
             self.max_packet,
             run_state,
-            link_statements.as_mut().map(|link| StatementsCtx {
+            statements_on.then_some(StatementsCtx {
                 registry: &self.shared.prepared,
                 client: &mut self.statements,
-                link,
+                link: &mut self.link_statements,
                 max: max_prepared,
             }),
         )
         .await;
         self.record(&tracker, &traffic);
-        if let Some(link) = &link_statements {
-            self.record_statements(link.counts);
+        if statements_on {
+            self.record_statements(self.link_statements.counts);
         }
         let event = match event {
             RelayEnd::Pump(event) => event,

@@ -142,6 +142,21 @@ impl Default for LinkStatements {
 }
 
 impl LinkStatements {
+    /// Start a new link, keeping the buffers' memory.
+    pub fn reset(&mut self) {
+        self.queue.clear();
+        // After a deep pipeline, do not keep its queue for an idle client.
+        if self.queue.capacity() > 64 {
+            self.queue = VecDeque::new();
+        }
+        self.skipping = false;
+        self.status = b'I';
+        self.segment = 0;
+        self.resolved = 0;
+        self.uncertain.clear();
+        self.counts = Counts::default();
+    }
+
     /// Nothing owed and nothing of ours left to send.
     pub fn is_settled(&self) -> bool {
         self.queue.is_empty()

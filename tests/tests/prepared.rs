@@ -537,3 +537,33 @@ async fn oversized_named_parse_is_refused() {
     let rows = client.query_typed(sql.as_str(), &[]).await.unwrap();
     assert_eq!(rows[0].get::<_, String>(0).len(), 1100 * 1024);
 }
+
+/// Statement mode translates names too: prepared statements reused
+/// across statements that each may land on another server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_mode_reuses_prepared_statements_across_servers() {
+    let pg = PgServer::shared();
+    let role = own_role(pg, "prep_stmt");
+    let ini = test_ini(pg, "trust", "statement", "default_pool_size = 2", "");
+    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let port = sluice.port;
+    let tasks: Vec<_> = (0..20i32)
+        .map(|n| {
+            let role = role.clone();
+            tokio::spawn(async move {
+                let client = connect(HOST, port, &role, None, TEST_DB).await;
+                let st = client.prepare("SELECT $1::int4 * 5").await.unwrap();
+                for i in 0..10i32 {
+                    let row = client.query_one(&st, &[&(n + i)]).await.unwrap();
+                    assert_eq!(row.get::<_, i32>(0), (n + i) * 5);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (client_parses, server_parses, binds) = counters(&sluice);
+    assert_eq!((client_parses, binds), (20, 200));
+    assert!(server_parses <= 4, "server parses {server_parses}");
+}

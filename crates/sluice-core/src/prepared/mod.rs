@@ -63,6 +63,21 @@
 //! Session mode passes everything through untouched: the client owns its
 //! server for the whole session, so names need no translation.
 //!
+//! Counters (per pool, `stats.rs`): `client_parse_count` for every named
+//! Parse a client sends, `server_parse_count` for every Parse Sluice sends
+//! under its own name, `bind_count` for every Bind of a named statement.
+//!
+//! Memory: the registry holds one copy of each distinct statement in use;
+//! it is bounded by what clients keep prepared (as a Postgres backend
+//! would hold it) plus servers × `max_prepared_statements`. Server caches
+//! and client maps only hold references. `Registry::usage()` measures it.
+//!
+//! Known limits: a `DEALLOCATE name` pipelined behind other requests is
+//! only translated if the linked server has the statement (else Postgres'
+//! "does not exist" comes back); a DISCARD ALL pipelined before later uses
+//! of a name is applied when its CommandComplete arrives; SQL-level
+//! `PREPARE`/`EXECUTE` pass through untouched, as in PgBouncer.
+//!
 //! Cost when on: Parse (named: whole, capped at `MAX_REWRITTEN_PARSE`, 1
 //! MiB — bigger is 08P01; unnamed: its first bytes), Bind (its first 64
 //! kB, the rest streams), Describe and Close are gathered; Execute, Sync,

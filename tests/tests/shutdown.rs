@@ -160,6 +160,62 @@ async fn wait_for_servers_finishes_transactions_then_closes() {
     pg.wait_backends_async(&role, HANG_GUARD, |n| n == 0).await;
 }
 
+/// Immediate shutdown (SIGQUIT, or a second signal): every client is told
+/// (57P01) and closed at once, even mid-query, and no server is left
+/// running its query or holding its locks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn immediate_shutdown_closes_everything() {
+    let pg = PgServer::shared();
+    let role = own_role(pg, "sd_quit");
+    pg.psql_super_db(
+        TEST_DB,
+        &format!(
+            "CREATE TABLE IF NOT EXISTS sd_quit_rows(n int); GRANT ALL ON sd_quit_rows TO {role};"
+        ),
+    );
+    let ini = test_ini(pg, "trust", "transaction", "default_pool_size = 3", "");
+    let sluice = TestSluice::start(&ini, &userlist(&role)).await;
+    let port = sluice.port;
+    let idle = connect(HOST, port, &role, None, TEST_DB).await;
+    idle.batch_execute("SELECT 1").await.unwrap();
+    let busy = connect(HOST, port, &role, None, TEST_DB).await;
+    busy.batch_execute("BEGIN; LOCK TABLE sd_quit_rows")
+        .await
+        .unwrap();
+    let sleeper = tokio::spawn(async move { busy.simple_query("SELECT pg_sleep(60)").await });
+    pg.wait_backends_async(&role, HANG_GUARD, |n| n >= 1).await;
+    for _ in 0..400 {
+        let running = pg.psql_super(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = '{role}' \
+             AND query LIKE 'SELECT pg_sleep(60)%' AND state = 'active'"
+        ));
+        if running == "1" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+
+    timeout(HANG_GUARD, sluice.stop(RunState::Immediate))
+        .await
+        .expect("immediate shutdown did not complete");
+    let err = timeout(HANG_GUARD, sleeper)
+        .await
+        .expect("hang: client mid-query not closed")
+        .unwrap()
+        .unwrap_err();
+    if let Some(code) = sqlstate(&err) {
+        assert_eq!(code, "57P01", "{err:?}");
+    }
+    assert!(idle.batch_execute("SELECT 1").await.is_err());
+    // The backend stopped its query and left: the lock is free.
+    pg.wait_backends_async(&role, HANG_GUARD, |n| n == 0).await;
+    let lock = pg.psql_super_db(
+        TEST_DB,
+        "BEGIN; SET LOCAL lock_timeout = '10s'; LOCK TABLE sd_quit_rows; COMMIT; SELECT 'free'",
+    );
+    assert_eq!(lock, "free");
+}
+
 /// A pgbench script of short transactions that need no pgbench tables.
 fn pgbench_script(dir: &std::path::Path) -> String {
     let path = dir.join("short_tx.sql");

@@ -30,6 +30,11 @@ cargo fmt --all -- --check || fail "formatting (run: cargo fmt --all)"
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings || fail "clippy"
 
+# The shutdown tests drive the real binary with real signals: build it
+# first so they never run a stale one.
+step "cargo build -p sluice"
+cargo build -p sluice || fail "build"
+
 step "cargo test --workspace"
 cargo test --workspace || fail "tests"
 

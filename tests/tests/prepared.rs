@@ -567,3 +567,94 @@ async fn statement_mode_reuses_prepared_statements_across_servers() {
     assert_eq!((client_parses, binds), (20, 200));
     assert!(server_parses <= 4, "server parses {server_parses}");
 }
+
+/// Random pipelines of Parse/Bind/Execute/Describe/Close/Sync over a few
+/// names, some Parses failing, sent through Sluice (one server, with
+/// another client sharing the texts) and directly: the replies must be
+/// the same, message for message. A fixed seed keeps it reproducible.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_pipelines_match_a_direct_connection() {
+    let pg = PgServer::shared();
+    let role = own_role(pg, "prep_fuzz");
+    let sluice = start(&role, "default_pool_size = 1\nmax_prepared_statements = 3").await;
+    let mut other = RawClient::connect(sluice.port, &role, TEST_DB).await;
+    let texts = [
+        "SELECT 'x'",
+        "SELECT 'y'",
+        "SELECT 'z'",
+        "SELEC 'bad'",
+        "SELECT (1/0)::text",
+    ];
+    let mut warm = Vec::new();
+    for (i, t) in texts[..3].iter().enumerate() {
+        warm.extend(run_named(&format!("w{i}"), t));
+    }
+    warm.extend(raw::sync());
+    exchange(&mut other, &warm, 1).await;
+
+    let mut seed: u64 = 0x0dd_c0ffee_0042;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    for round in 0..120 {
+        // One script, run on a fresh connection each way.
+        let mut bytes = Vec::new();
+        let mut syncs = 0;
+        let mut script = Vec::new();
+        for _ in 0..12 {
+            let name = ["a", "b", "c"][next(3) as usize];
+            match next(7) {
+                0 | 1 => {
+                    let text = texts[next(5) as usize];
+                    script.push(format!("P {name} {text}"));
+                    bytes.extend(raw::parse(name, text));
+                }
+                2 => {
+                    script.push(format!("BE {name}"));
+                    bytes.extend(bind_execute(name));
+                }
+                3 => {
+                    script.push(format!("D {name}"));
+                    bytes.extend(describe_statement(name));
+                }
+                4 => {
+                    script.push(format!("C {name}"));
+                    bytes.extend(close_statement(name));
+                }
+                5 => {
+                    // After a Sync: a Query in a failed extended segment
+                    // would be ignored by Postgres, unanswered.
+                    script.push(format!("S; Q DEALLOCATE {name}"));
+                    bytes.extend(raw::sync());
+                    bytes.extend(raw::query(&format!("DEALLOCATE {name}")));
+                    syncs += 2;
+                }
+                _ => {
+                    script.push("S".into());
+                    bytes.extend(raw::sync());
+                    syncs += 1;
+                }
+            }
+        }
+        bytes.extend(raw::sync());
+        syncs += 1;
+        let mut transcripts = Vec::new();
+        for port in [sluice.port, pg.port()] {
+            let mut c = RawClient::connect(port, &role, TEST_DB).await;
+            let mut t = exchange(&mut c, &bytes, syncs).await;
+            // And afterwards, which names exist.
+            for name in ["a", "b", "c"] {
+                let check = [describe_statement(name), raw::sync()].concat();
+                t.extend(exchange(&mut c, &check, 1).await);
+            }
+            transcripts.push(t);
+        }
+        assert_eq!(
+            transcripts[0], transcripts[1],
+            "round {round}: Sluice vs direct for {script:?}"
+        );
+    }
+}

@@ -47,6 +47,11 @@ impl ClientStatements {
         self.map.remove(name).map(|(s, _)| s)
     }
 
+    /// Remove a mapping, returning it with its token (for `restore`).
+    pub fn take(&mut self, name: &[u8]) -> Option<(Arc<Statement>, u64)> {
+        self.map.remove(name)
+    }
+
     /// Undo `insert` if the mapping is still the one it made.
     pub fn forget(&mut self, name: &[u8], token: u64) {
         if self.map.get(name).is_some_and(|(_, t)| *t == token) {
@@ -54,10 +59,12 @@ impl ClientStatements {
         }
     }
 
-    /// Undo `remove`, unless the name was mapped again since.
-    pub fn restore(&mut self, name: &[u8], statement: Arc<Statement>) {
+    /// Undo `take`, with the mapping's own token (so that undoing the
+    /// Parse that made it, next in reverse order, still recognises it),
+    /// unless the name was mapped again since.
+    pub fn restore(&mut self, name: &[u8], statement: Arc<Statement>, token: u64) {
         if !self.map.contains_key(name) {
-            self.insert(name, statement);
+            self.map.insert(name.into(), (statement, token));
         }
     }
 

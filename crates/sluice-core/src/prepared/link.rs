@@ -51,10 +51,11 @@ enum Undo {
         name: Box<[u8]>,
         token: u64,
     },
-    /// A Close/DEALLOCATE unmapped this name.
+    /// A Close/DEALLOCATE unmapped this name (mapping `token`).
     Restore {
         name: Box<[u8]>,
         statement: Arc<Statement>,
+        token: u64,
     },
 }
 
@@ -97,6 +98,9 @@ enum Pending {
     Fake { kind: Fake, undo: Undo },
     /// The failing Describe sent for a Sluice-made error.
     FailWith(Box<PgError>),
+    /// An unnamed Parse of a text only to have it checked (its errors
+    /// reach the client; its ParseComplete does not).
+    Probe,
 }
 
 /// Per-link counters, added to the pool's stats when the link ends.
@@ -258,7 +262,13 @@ impl Statements<'_> {
     /// yet, and which may still be skipped (so whether the name exists
     /// is not known). Rare; pipelines of one segment never wait.
     pub fn must_wait(&self, tag: u8, body: &[u8]) -> bool {
-        if self.link.skipping || self.link.uncertain.is_empty() {
+        if self.link.skipping {
+            return false;
+        }
+        if tag == b'Q' && self.deallocate_waits(body) {
+            return true;
+        }
+        if self.link.uncertain.is_empty() {
             return false;
         }
         let name = match tag {
@@ -295,6 +305,17 @@ impl Statements<'_> {
                 }
             }
         }
+    }
+
+    /// A lone `DEALLOCATE name` query of a client statement is answered
+    /// here, which needs the transaction status: when it comes behind
+    /// requests still being answered, it waits for them (it is a round
+    /// trip anyway). Not when extended messages are unsynced before it:
+    /// their Sync may never come before the query's answer.
+    fn deallocate_waits(&self, body: &[u8]) -> bool {
+        let behind_answers = matches!(self.link.queue.back(), Some(p) if is_ready(p));
+        behind_answers
+            && matches!(m::parse_deallocate(body), Some(Deallocate::Name(n)) if self.client.get(&n).is_some())
     }
 
     fn pass(&mut self, tag: u8, statement: Option<Arc<Statement>>, undo: Undo) {
@@ -356,11 +377,14 @@ impl Statements<'_> {
         let (name, key) = m::parse_parse(body)?;
         self.link.counts.client_parses += 1;
         if self.client.get(name).is_some() {
-            // As Postgres: 42P05, and the server skips to Sync.
+            // As Postgres: the text is parsed first (a syntax error wins),
+            // then 42P05, and the server skips to Sync.
             let error = PgError::error(
                 SqlState::DUPLICATE_PREPARED_STATEMENT,
                 format!("prepared statement \"{}\" already exists", lossy(name)),
             );
+            m::put_parse(out, b"", key);
+            self.push(Pending::Probe);
             m::put_target(out, b'D', b'S', NO_SUCH_STATEMENT);
             self.push(Pending::FailWith(Box::new(error)));
             return Ok(Verdict::Replace);
@@ -393,7 +417,7 @@ impl Statements<'_> {
         if let Some((name, statement, rest)) = self.deallocated_in_parse(body_len, body) {
             self.ensure(&statement, out);
             self.server.remove(statement.id);
-            self.client.remove(&name);
+            let token = self.client.take(&name).map_or(0, |(_, t)| t);
             self.changed(&name);
             let mut key = deallocate_sql(&statement).into_bytes();
             key.push(0);
@@ -405,6 +429,7 @@ impl Statements<'_> {
                 Undo::Restore {
                     name: name.into(),
                     statement,
+                    token,
                 },
             );
             return Verdict::Replace;
@@ -482,10 +507,11 @@ impl Statements<'_> {
         let (kind, name) = m::parse_target(body)?;
         if kind == b'S' && !name.is_empty() {
             self.changed(name);
-            let undo = match self.client.remove(name) {
-                Some(statement) => Undo::Restore {
+            let undo = match self.client.take(name) {
+                Some((statement, token)) => Undo::Restore {
                     name: name.into(),
                     statement,
+                    token,
                 },
                 None => Undo::None,
             };
@@ -646,7 +672,7 @@ impl Statements<'_> {
                 }
                 return Ok(Verdict::Forward);
             }
-            (b'3', Pending::HiddenClose { .. }) => {
+            (b'3', Pending::HiddenClose { .. }) | (b'1', Pending::Probe) => {
                 self.link.queue.pop_front();
                 return Ok(Verdict::Replace);
             }
@@ -679,18 +705,20 @@ impl Statements<'_> {
     }
 
     fn end_at_ready(&mut self) {
+        let mut undone = Vec::new();
         while let Some(item) = self.link.queue.pop_front() {
             if is_ready(&item) {
                 self.link.resolved += 1;
                 let resolved = self.link.resolved;
                 self.link.uncertain.retain(|(_, s)| *s >= resolved);
-                return;
+                break;
             }
             // Only a model out of step with the server gets here; taking
             // the items back keeps the cache on its safe side.
             tracing::debug!("ReadyForQuery before the response to {item:?}");
-            self.skipped(item);
+            undone.push(item);
         }
+        self.take_back(undone);
     }
 
     fn on_error(&mut self, body_len: usize, body: &[u8], out: &mut BytesMut) -> Verdict {
@@ -702,6 +730,7 @@ impl Statements<'_> {
             return Verdict::Forward;
         };
         let mut verdict = Verdict::Forward;
+        let mut undone = Vec::new();
         match item {
             Pending::FailWith(error) => {
                 if body.len() == body_len {
@@ -726,22 +755,31 @@ impl Statements<'_> {
                 }
                 _ => {}
             },
-            other => self.skipped(other),
+            other => undone.push(other),
         }
-        self.skip_to_sync();
+        // The server now skips to the next Sync.
+        while let Some(front) = self.link.queue.front() {
+            if is_ready(front) {
+                break;
+            }
+            if let Some(item) = self.link.queue.pop_front() {
+                undone.push(item);
+            }
+        }
+        if self.link.queue.is_empty() {
+            // That Sync is not here yet: ignore everything until it is.
+            self.link.skipping = true;
+        }
+        self.take_back(undone);
         verdict
     }
 
-    fn skip_to_sync(&mut self) {
-        while let Some(front) = self.link.queue.front() {
-            if is_ready(front) {
-                return;
-            }
-            if let Some(item) = self.link.queue.pop_front() {
-                self.skipped(item);
-            }
+    /// Take back what skipped (or rejected) messages did, newest first,
+    /// as a rollback must.
+    fn take_back(&mut self, items: Vec<Pending>) {
+        for item in items.into_iter().rev() {
+            self.skipped(item);
         }
-        self.link.skipping = true;
     }
 
     /// Take back what a message the server skipped (or rejected) did.
@@ -758,7 +796,10 @@ impl Statements<'_> {
                 restore: true,
             } => self.server.restore(statement),
             Pending::Fake { undo, .. } | Pending::Pass { undo, .. } => self.undo(undo),
-            Pending::HiddenClose { .. } | Pending::FailWith(_) | Pending::Ready { .. } => {}
+            Pending::HiddenClose { .. }
+            | Pending::FailWith(_)
+            | Pending::Probe
+            | Pending::Ready { .. } => {}
         }
     }
 
@@ -766,7 +807,11 @@ impl Statements<'_> {
         match undo {
             Undo::None => {}
             Undo::Forget { name, token } => self.client.forget(&name, token),
-            Undo::Restore { name, statement } => self.client.restore(&name, statement),
+            Undo::Restore {
+                name,
+                statement,
+                token,
+            } => self.client.restore(&name, statement, token),
         }
     }
 }
@@ -921,8 +966,9 @@ mod tests {
             w.server(tag, body);
         }
         let (v, out) = w.client(b'P', &parse_body("a", "select 2"));
-        assert_eq!((v, tags(&out)), (Verdict::Replace, "D".to_string()));
+        assert_eq!((v, tags(&out)), (Verdict::Replace, "PD".to_string()));
         w.client(b'S', b"");
+        assert_eq!(w.server(b'1', b""), Verdict::Replace, "probe hidden");
         let mut out = BytesMut::new();
         let body = b"SERROR\0C26000\0Mprepared statement does not exist\0\0";
         let v = w

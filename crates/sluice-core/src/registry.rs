@@ -67,8 +67,28 @@ pub struct ServerInfo {
     pub generation: u64,
 }
 
+impl Default for ServerInfo {
+    /// A placeholder until the connection has logged in.
+    fn default() -> ServerInfo {
+        ServerInfo {
+            id: 0,
+            addr: String::new(),
+            port: 0,
+            local_addr: String::new(),
+            local_port: 0,
+            connect_time: UNIX_EPOCH,
+            request_time: UNIX_EPOCH,
+            remote_pid: 0,
+            generation: 0,
+        }
+    }
+}
+
 impl ServerInfo {
-    pub fn of(conn: &ServerConn) -> ServerInfo {
+    /// The fixed facts of a freshly logged-in connection (addresses,
+    /// connect time, backend PID), built once per connection so linking
+    /// a client costs no `getsockname` and no formatting.
+    pub fn build(conn: &ServerConn) -> ServerInfo {
         let (addr, port) = match &conn.addr {
             ServerAddr::Tcp(host, port) => (host.clone(), *port),
             ServerAddr::Unix(path) => (path.display().to_string(), 0),
@@ -84,6 +104,18 @@ impl ServerInfo {
             request_time: wall_clock(conn.last_used),
             remote_pid: conn.key.map_or(0, |k| k.pid),
             generation: conn.generation,
+        }
+    }
+
+    /// A snapshot of `conn` now: its fixed facts plus its last use.
+    pub fn of(conn: &ServerConn) -> ServerInfo {
+        conn.info.with_last_use(conn.last_used)
+    }
+
+    fn with_last_use(&self, last_used: Instant) -> ServerInfo {
+        ServerInfo {
+            request_time: wall_clock(last_used),
+            ..self.clone()
         }
     }
 }
@@ -115,6 +147,13 @@ pub struct ClientInfo {
     pub remote_pid: i32,
 }
 
+#[derive(Debug)]
+struct LinkInfo {
+    server: Arc<ServerInfo>,
+    last_used: Instant,
+    since: Instant,
+}
+
 /// One registered client.
 #[derive(Debug)]
 pub struct ClientEntry {
@@ -124,8 +163,10 @@ pub struct ClientEntry {
     state: AtomicU8,
     /// Unix time in µs of the last request (start of the last wait/link).
     request_time_us: AtomicU64,
-    /// The linked server and when the link began.
-    link: Mutex<Option<(ServerInfo, Instant)>>,
+    /// The linked server (shared with its connection), when it was last
+    /// used before this link, and when the link began. Only an `Arc` and
+    /// two instants per link: SHOW converts them when asked.
+    link: Mutex<Option<LinkInfo>>,
     /// Set once by KILL / KILL_CLIENT: the reason the session must end with.
     kill: watch::Sender<Option<&'static str>>,
 }
@@ -148,7 +189,12 @@ impl ClientEntry {
 
     /// The client got `conn`.
     pub fn set_linked(&self, conn: &ServerConn) {
-        *lock(&self.link) = Some((ServerInfo::of(conn), Instant::now()));
+        let link = LinkInfo {
+            server: conn.info.clone(),
+            last_used: conn.last_used,
+            since: Instant::now(),
+        };
+        *lock(&self.link) = Some(link);
         self.state
             .store(ClientState::Active as u8, Ordering::Relaxed);
     }
@@ -160,7 +206,7 @@ impl ClientEntry {
     pub fn link_ended(&self, pool: &Pool) {
         let link = lock(&self.link).take();
         self.state.store(ClientState::Idle as u8, Ordering::Relaxed);
-        if let Some((_, since)) = link {
+        if let Some(LinkInfo { since, .. }) = link {
             if pool.config().limits.pool_mode != PoolMode::Session {
                 pool.stats.record_link_time(since.elapsed());
             }
@@ -168,7 +214,9 @@ impl ClientEntry {
     }
 
     pub fn link(&self) -> Option<ServerInfo> {
-        lock(&self.link).as_ref().map(|(s, _)| s.clone())
+        lock(&self.link)
+            .as_ref()
+            .map(|l| l.server.with_last_use(l.last_used))
     }
 
     pub fn request_time(&self) -> SystemTime {

@@ -3,6 +3,7 @@
 //! reset, liveness check). The relay of client traffic lives in `relay`.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -17,6 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 
 use crate::params::VarCache;
+use crate::registry::ServerInfo;
 use crate::relay::Half;
 use crate::settings::ServerTarget;
 use crate::stream::Stream;
@@ -152,6 +154,9 @@ pub struct ServerConn {
     pub s2c: Half,
     /// Prepared statements this backend has under Sluice's names.
     pub statements: crate::prepared::ServerStatements,
+    /// What SHOW SERVERS shows of it, built once after login; a linked
+    /// client's registry entry shares it.
+    pub info: Arc<ServerInfo>,
 }
 
 /// What a new connection is stamped with by its pool.
@@ -204,8 +209,10 @@ async fn connect_inner(
         c2s: Half::new(),
         s2c: Half::new(),
         statements: Default::default(),
+        info: Arc::new(ServerInfo::default()),
     };
     conn.login(target, credential).await?;
+    conn.info = Arc::new(ServerInfo::build(&conn));
     if let Some(query) = &target.connect_query {
         // PgBouncer logs connect_query errors and carries on.
         if let Err(e) = conn.simple_query(query).await {

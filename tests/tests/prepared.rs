@@ -592,21 +592,21 @@ async fn random_pipelines_match_a_direct_connection() {
     warm.extend(raw::sync());
     exchange(&mut other, &warm, 1).await;
 
-    let mut seed: u64 = 0x0dd_c0ffee_0042;
+    let mut seed: u64 = 0x5eed_1234_abcd_0001;
     let mut next = move |n: u64| {
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         (seed >> 33) % n
     };
-    for round in 0..120 {
+    for round in 0..300 {
         // One script, run on a fresh connection each way.
         let mut bytes = Vec::new();
         let mut syncs = 0;
         let mut script = Vec::new();
         for _ in 0..12 {
             let name = ["a", "b", "c"][next(3) as usize];
-            match next(7) {
+            match next(8) {
                 0 | 1 => {
                     let text = texts[next(5) as usize];
                     script.push(format!("P {name} {text}"));
@@ -630,6 +630,13 @@ async fn random_pipelines_match_a_direct_connection() {
                     script.push(format!("S; Q DEALLOCATE {name}"));
                     bytes.extend(raw::sync());
                     bytes.extend(raw::query(&format!("DEALLOCATE {name}")));
+                    syncs += 2;
+                }
+                6 if next(3) == 0 => {
+                    let reset = ["DISCARD ALL", "DEALLOCATE ALL"][next(2) as usize];
+                    script.push(format!("S; Q {reset}"));
+                    bytes.extend(raw::sync());
+                    bytes.extend(raw::query(reset));
                     syncs += 2;
                 }
                 _ => {

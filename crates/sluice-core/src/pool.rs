@@ -88,11 +88,9 @@ pub struct PoolConfig {
     pub generation: u64,
 }
 
-/// What a waiting client is handed. (Moving a connection by value costs a
-/// copy; boxing it would cost an allocation per checkout.)
-#[allow(clippy::large_enum_variant)]
+/// What a waiting client is handed.
 enum Grant {
-    Server(ServerConn),
+    Server(Box<ServerConn>),
     /// Permission to open one new connection (a slot is reserved for it).
     Slot,
     Failed(PgError),
@@ -106,7 +104,10 @@ struct Waiter {
 struct PoolState {
     config: Arc<PoolConfig>,
     /// LIFO, so few connections carry the load and the rest idle out.
-    idle: Vec<ServerConn>,
+    /// Boxed once at connect, so checkout and checkin move a pointer
+    /// (a `ServerConn` is several hundred bytes).
+    #[allow(clippy::vec_box)]
+    idle: Vec<Box<ServerConn>>,
     waiters: VecDeque<Waiter>,
     /// Slots taken: idle + linked + logging in.
     open: usize,
@@ -414,7 +415,7 @@ impl Pool {
     /// Check a server that sat idle: drop it if it died meanwhile, and run
     /// `server_check_query` if it idled past `server_check_delay`.
     /// Returns `None` (and closes it) when it is unfit.
-    async fn vet_idle(&self, mut conn: ServerConn) -> Option<ServerConn> {
+    async fn vet_idle(&self, mut conn: Box<ServerConn>) -> Option<Box<ServerConn>> {
         if conn.has_unsolicited_data() {
             self.discard(conn, true);
             return None;
@@ -489,7 +490,7 @@ impl Pool {
     }
 
     /// Open a connection in a slot already taken.
-    async fn open_connection(&self) -> Result<ServerConn, CheckoutError> {
+    async fn open_connection(&self) -> Result<Box<ServerConn>, CheckoutError> {
         let (config, credential) = {
             let st = lock(&self.state);
             (st.config.clone(), st.credential.clone())
@@ -515,7 +516,7 @@ impl Pool {
                 if st.welcome.is_none() {
                     st.welcome = Some(Arc::new(conn.login_params.clone()));
                 }
-                Ok(conn)
+                Ok(Box::new(conn))
             }
             Err(e) => Err(CheckoutError::Failed(self.login_failed(&e, &config))),
         }
@@ -546,7 +547,7 @@ impl Pool {
     }
 
     /// Take back a clean server (invariant 1 holds: the caller checked).
-    fn checkin(&self, mut conn: ServerConn) {
+    fn checkin(&self, mut conn: Box<ServerConn>) {
         conn.last_used = Instant::now();
         // A Terminate leaves its half "stopped"; the next client starts fresh.
         conn.c2s.reset();
@@ -575,7 +576,7 @@ impl Pool {
     }
 
     /// Close a connection that was linked to a client.
-    fn discard(&self, conn: ServerConn, linked: bool) {
+    fn discard(&self, conn: Box<ServerConn>, linked: bool) {
         {
             let mut st = lock(&self.state);
             if linked {
@@ -591,7 +592,7 @@ impl Pool {
     /// our Terminate until that ends, so cancel that query as well. Our
     /// own key for a backend that is going away: no other client can be
     /// hit, and a backend that is idle ignores it.
-    fn discard_held(&self, conn: ServerConn) {
+    fn discard_held(&self, conn: Box<ServerConn>) {
         let interrupt = conn.key.map(|key| CancelTarget {
             addr: conn.addr.clone(),
             key,
@@ -605,11 +606,11 @@ impl Pool {
         }
     }
 
-    fn discard_unlinked(&self, conn: ServerConn) {
+    fn discard_unlinked(&self, conn: Box<ServerConn>) {
         self.discard(conn, false);
     }
 
-    fn after_close(&self, conn: ServerConn) {
+    fn after_close(&self, conn: Box<ServerConn>) {
         self.db_group.release();
         self.user_group.release();
         close_in_background(conn);
@@ -704,7 +705,11 @@ impl Pool {
 
     /// The idle servers, for SHOW SERVERS / SHOW POOLS.
     pub fn idle_servers(&self) -> Vec<ServerInfo> {
-        lock(&self.state).idle.iter().map(ServerInfo::of).collect()
+        lock(&self.state)
+            .idle
+            .iter()
+            .map(|c| ServerInfo::of(c))
+            .collect()
     }
 
     /// Fail every waiting client (KILL, shutdown).
@@ -741,16 +746,15 @@ fn fast_fail(cached: &PgError) -> PgError {
     }
 }
 
-#[allow(clippy::large_enum_variant)]
 enum Attempt {
-    Idle(ServerConn),
+    Idle(Box<ServerConn>),
     Connect,
     Wait(u64, oneshot::Receiver<Grant>),
     Fail(PgError),
 }
 
 /// Terminate politely without making anyone wait for it.
-fn close_in_background(conn: ServerConn) {
+fn close_in_background(conn: Box<ServerConn>) {
     if let Ok(handle) = tokio::runtime::Handle::try_current() {
         handle.spawn(conn.terminate());
     }
@@ -760,7 +764,7 @@ fn close_in_background(conn: ServerConn) {
 /// dropping it closes it.
 pub struct PooledServer {
     pool: Arc<Pool>,
-    conn: Option<ServerConn>,
+    conn: Option<Box<ServerConn>>,
 }
 
 impl PooledServer {

@@ -73,14 +73,6 @@ impl ServerStatements {
         self.insert(statement, SlotState::Sent, segment);
     }
 
-    /// Put back a statement whose Close the backend skipped (it still has
-    /// it), unless something newer took its place.
-    pub fn restore(&mut self, statement: Arc<Statement>) {
-        if !self.slots.contains_key(&statement.id) {
-            self.insert(statement, SlotState::Ready, 0);
-        }
-    }
-
     fn insert(&mut self, statement: Arc<Statement>, state: SlotState, segment: u64) {
         self.tick += 1;
         let id = statement.id;

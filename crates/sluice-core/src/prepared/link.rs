@@ -88,12 +88,8 @@ enum Pending {
         undo: Undo,
     },
     /// A Close sent by Sluice (eviction, or before its own Parse); its
-    /// CloseComplete is hidden. `restore`: put the entry back in the cache
-    /// if the server skips the Close.
-    HiddenClose {
-        statement: Arc<Statement>,
-        restore: bool,
-    },
+    /// CloseComplete is hidden.
+    HiddenClose,
     /// A response Sluice makes, sent when it reaches the head.
     Fake { kind: Fake, undo: Undo },
     /// The failing Describe sent for a Sluice-made error.
@@ -127,6 +123,10 @@ pub struct LinkStatements {
     /// skipped, with that segment: a later segment must not decide on
     /// them before it is answered.
     uncertain: Vec<(Box<[u8]>, u64)>,
+    /// Segment of the last DISCARD ALL / DEALLOCATE ALL sent: until it is
+    /// answered, later segments wait before naming statements (the server
+    /// drops ours when it runs).
+    reset_segment: Option<u64>,
     pub counts: Counts,
 }
 
@@ -140,6 +140,7 @@ impl Default for LinkStatements {
             segment: 0,
             resolved: 0,
             uncertain: Vec::new(),
+            reset_segment: None,
             counts: Counts::default(),
         }
     }
@@ -158,6 +159,7 @@ impl LinkStatements {
         self.segment = 0;
         self.resolved = 0;
         self.uncertain.clear();
+        self.reset_segment = None;
         self.counts = Counts::default();
     }
 
@@ -194,9 +196,10 @@ impl Statements<'_> {
                 // Unnamed: streams, unless it may be a DEALLOCATE.
                 Some(0) => {
                     let peek = body_len.min(PEEK);
+                    let text = &seen[1..];
                     if seen.len() >= peek
                         && body_len <= MAX_DEALLOCATE_QUERY
-                        && m::may_be_deallocate(&seen[1..])
+                        && (m::may_be_deallocate(text) || m::may_be_discard(text))
                     {
                         body_len
                     } else {
@@ -211,7 +214,9 @@ impl Statements<'_> {
                 let peek = body_len.min(PEEK);
                 if seen.len() < peek {
                     peek
-                } else if body_len <= MAX_DEALLOCATE_QUERY && m::may_be_deallocate(seen) {
+                } else if body_len <= MAX_DEALLOCATE_QUERY
+                    && (m::may_be_deallocate(seen) || m::may_be_discard(seen))
+                {
                     body_len
                 } else {
                     0
@@ -268,6 +273,12 @@ impl Statements<'_> {
         if tag == b'Q' && self.deallocate_waits(body) {
             return true;
         }
+        let (resolved, current) = (self.link.resolved, self.link.segment);
+        if let Some(s) = self.link.reset_segment {
+            if s >= resolved && s < current && names_a_statement(tag, body) {
+                return true;
+            }
+        }
         if self.link.uncertain.is_empty() {
             return false;
         }
@@ -280,7 +291,6 @@ impl Statements<'_> {
                 .map(|(_, n)| n),
             _ => None,
         };
-        let (resolved, current) = (self.link.resolved, self.link.segment);
         let pending = |n: &[u8]| {
             self.link
                 .uncertain
@@ -434,6 +444,14 @@ impl Statements<'_> {
             );
             return Verdict::Replace;
         }
+        if body.len() == body_len {
+            let query = m::parse_parse(body)
+                .ok()
+                .and_then(|(_, key)| m::split_cstr(key).ok());
+            if query.is_some_and(|(q, _)| m::is_reset_all(q)) {
+                self.link.reset_segment = Some(self.link.segment);
+            }
+        }
         self.pass(b'P', None, Undo::None);
         Verdict::Forward
     }
@@ -536,6 +554,9 @@ impl Statements<'_> {
         quiet: bool,
     ) -> Verdict {
         let epoch = self.client.epoch();
+        if body.len() == body_len && m::is_reset_all(body) {
+            self.link.reset_segment = Some(self.link.segment);
+        }
         let target = (body.len() == body_len)
             .then(|| m::parse_deallocate(body))
             .flatten();
@@ -591,18 +612,12 @@ impl Statements<'_> {
         self.server.remove(statement.id);
         for victim in self.server.make_room(self.max) {
             m::put_target(out, b'C', b'S', &victim.name);
-            self.push(Pending::HiddenClose {
-                statement: victim,
-                restore: true,
-            });
+            self.push(Pending::HiddenClose);
         }
         // Closing a name that does not exist is no error; closing first
         // means a copy we lost track of can never fail our Parse (42P05).
         m::put_target(out, b'C', b'S', &statement.name);
-        self.push(Pending::HiddenClose {
-            statement: statement.clone(),
-            restore: false,
-        });
+        self.push(Pending::HiddenClose);
         m::put_parse(out, &statement.name, &statement.key);
         self.server
             .insert_sent(statement.clone(), self.link.segment);
@@ -672,7 +687,7 @@ impl Statements<'_> {
                 }
                 return Ok(Verdict::Forward);
             }
-            (b'3', Pending::HiddenClose { .. }) | (b'1', Pending::Probe) => {
+            (b'3', Pending::HiddenClose) | (b'1', Pending::Probe) => {
                 self.link.queue.pop_front();
                 return Ok(Verdict::Replace);
             }
@@ -791,12 +806,11 @@ impl Statements<'_> {
                 self.server.remove(statement.id);
                 self.undo(undo);
             }
-            Pending::HiddenClose {
-                statement,
-                restore: true,
-            } => self.server.restore(statement),
             Pending::Fake { undo, .. } | Pending::Pass { undo, .. } => self.undo(undo),
-            Pending::HiddenClose { .. }
+            // A skipped eviction leaves the statement on the server but
+            // not in the cache: under-reporting is safe (Close before
+            // Parse); putting it back could be wrong if a DISCARD ALL ran.
+            Pending::HiddenClose
             | Pending::FailWith(_)
             | Pending::Probe
             | Pending::Ready { .. } => {}
@@ -813,6 +827,17 @@ impl Statements<'_> {
                 token,
             } => self.client.restore(&name, statement, token),
         }
+    }
+}
+
+/// Whether a client message names a statement (so a pending reset of
+/// the server's statements matters to it).
+fn names_a_statement(tag: u8, body: &[u8]) -> bool {
+    match tag {
+        b'P' => !matches!(body.first(), None | Some(0)),
+        b'B' => m::parse_bind_names(body).is_ok_and(|(_, n, _)| !n.is_empty()),
+        b'D' | b'C' => m::parse_target(body).is_ok_and(|(k, n)| k == b'S' && !n.is_empty()),
+        _ => false,
     }
 }
 

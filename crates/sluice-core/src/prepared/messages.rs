@@ -174,6 +174,31 @@ pub fn may_be_deallocate(seen: &[u8]) -> bool {
     s[..n].eq_ignore_ascii_case(&b"deallocate"[..n])
 }
 
+/// Whether `seen` may start a DISCARD (so the whole query is gathered).
+pub fn may_be_discard(seen: &[u8]) -> bool {
+    let s = trim_start(seen);
+    let n = s.len().min(7);
+    s[..n].eq_ignore_ascii_case(&b"discard"[..n])
+}
+
+/// A query that is exactly `DISCARD ALL` or `DEALLOCATE [PREPARE] ALL`:
+/// it drops every prepared statement of the session.
+pub fn is_reset_all(sql: &[u8]) -> bool {
+    if parse_deallocate(sql) == Some(Deallocate::All) {
+        return true;
+    }
+    let Some(s) = keyword(trim_start(sql), "discard") else {
+        return false;
+    };
+    let Some(rest) = keyword(trim_start(s), "all") else {
+        return false;
+    };
+    let rest = trim_start(rest);
+    let rest = rest.strip_prefix(b";").unwrap_or(rest);
+    let rest = trim_start(rest);
+    rest.is_empty() || rest == [0]
+}
+
 /// Recognise a query that is exactly one `DEALLOCATE [PREPARE] name|ALL`
 /// (optional `;`, surrounding whitespace). The name follows SQL rules:
 /// unquoted names fold to lower case, quoted ones keep case and `""`.
@@ -257,6 +282,11 @@ mod tests {
         assert!(may_be_deallocate(b"  dealloc"));
         assert!(may_be_deallocate(b"DEALLOCATE x"));
         assert!(!may_be_deallocate(b"select"));
+        assert!(is_reset_all(b"discard all;\0"));
+        assert!(is_reset_all(b"DEALLOCATE ALL"));
+        assert!(!is_reset_all(b"DISCARD PLANS"));
+        assert!(!is_reset_all(b"DISCARD ALL; SELECT 1"));
+        assert!(may_be_discard(b" disc"));
     }
 
     #[test]

@@ -72,11 +72,17 @@
 //! would hold it) plus servers × `max_prepared_statements`. Server caches
 //! and client maps only hold references. `Registry::usage()` measures it.
 //!
-//! Known limits: a `DEALLOCATE name` pipelined behind other requests is
-//! only translated if the linked server has the statement (else Postgres'
-//! "does not exist" comes back); a DISCARD ALL pipelined before later uses
-//! of a name is applied when its CommandComplete arrives; SQL-level
-//! `PREPARE`/`EXECUTE` pass through untouched, as in PgBouncer.
+//! The same waiting covers SQL: a lone `DEALLOCATE name` query waits for
+//! the answers still due before it (then Sluice knows the transaction
+//! status and answers it), and after a DISCARD ALL / DEALLOCATE ALL
+//! (simple query or unnamed Parse) later segments wait for its answer
+//! before naming a statement.
+//!
+//! Known limits: `DEALLOCATE name` sent after unsynced extended messages
+//! is only translated if the linked server has the statement; a reset
+//! inside a multi-statement query string is applied when its
+//! CommandComplete arrives; SQL-level `PREPARE`/`EXECUTE` pass through
+//! untouched, as in PgBouncer.
 //!
 //! Cost when on: Parse (named: whole, capped at `MAX_REWRITTEN_PARSE`, 1
 //! MiB — bigger is 08P01; unnamed: its first bytes), Bind (its first 64

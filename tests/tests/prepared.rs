@@ -665,3 +665,26 @@ async fn random_pipelines_match_a_direct_connection() {
         );
     }
 }
+
+/// Session mode passes named statements through untouched: the client's
+/// own names reach the server, and nothing is counted or registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_mode_passes_names_through() {
+    let pg = PgServer::shared();
+    let role = own_role(pg, "prep_session");
+    let ini = test_ini(pg, "trust", "session", "default_pool_size = 2", "");
+    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let mut c = RawClient::connect(sluice.port, &role, TEST_DB).await;
+    let bytes = [run_named("mine", "SELECT 'kept'"), raw::sync()].concat();
+    assert_eq!(
+        exchange(&mut c, &bytes, 1).await,
+        ["1", "2", "D[kept]", "C", "Z"]
+    );
+    let names = raw::query("SELECT name FROM pg_prepared_statements");
+    assert_eq!(
+        exchange(&mut c, &names, 1).await,
+        ["T", "D[mine]", "C", "Z"]
+    );
+    assert_eq!(counters(&sluice), (0, 0, 0));
+    assert_eq!(sluice.sluice().shared().prepared.usage().entries, 0);
+}

@@ -43,14 +43,14 @@ const MAX_DEALLOCATE_QUERY: usize = 4096;
 const NO_SUCH_STATEMENT: &[u8] = b" sluice: no such statement";
 
 /// Bookkeeping to take back if the server skips (or rejects) a message.
+/// Boxed, as almost no message has any: queue items stay small, and so
+/// does what a session keeps between transactions.
+type Undo = Option<Box<UndoKind>>;
+
 #[derive(Debug)]
-enum Undo {
-    None,
+enum UndoKind {
     /// A Parse mapped this name.
-    Forget {
-        name: Box<[u8]>,
-        token: u64,
-    },
+    Forget { name: Box<[u8]>, token: u64 },
     /// A Close/DEALLOCATE unmapped this name (mapping `token`).
     Restore {
         name: Box<[u8]>,
@@ -150,8 +150,8 @@ impl LinkStatements {
     /// Start a new link, keeping the buffers' memory.
     pub fn reset(&mut self) {
         self.queue.clear();
-        // After a deep pipeline, do not keep its queue for an idle client.
-        if self.queue.capacity() > 64 {
+        // After a pipeline, do not keep its queue for an idle client.
+        if self.queue.capacity() > 16 {
             self.queue = VecDeque::new();
         }
         self.skipping = false;
@@ -362,7 +362,7 @@ impl Statements<'_> {
             b'D' => self.on_describe(body, out),
             b'C' => self.on_close(body),
             b'E' => {
-                self.pass(b'E', None, Undo::None);
+                self.pass(b'E', None, None);
                 Ok(Verdict::Forward)
             }
             b'S' | b'F' => {
@@ -402,10 +402,10 @@ impl Statements<'_> {
         let statement = self.registry.get_or_insert(key);
         let token = self.client.insert(name, statement.clone());
         self.changed(name);
-        let undo = Undo::Forget {
+        let undo = Some(Box::new(UndoKind::Forget {
             name: name.into(),
             token,
-        };
+        }));
         let slot = self.server.touch(statement.id);
         // In a failed transaction Postgres refuses a Parse (25P02): let
         // the server answer it then.
@@ -436,11 +436,11 @@ impl Statements<'_> {
             self.pass(
                 b'P',
                 None,
-                Undo::Restore {
+                Some(Box::new(UndoKind::Restore {
                     name: name.into(),
                     statement,
                     token,
-                },
+                })),
             );
             return Verdict::Replace;
         }
@@ -452,7 +452,7 @@ impl Statements<'_> {
                 self.link.reset_segment = Some(self.link.segment);
             }
         }
-        self.pass(b'P', None, Undo::None);
+        self.pass(b'P', None, None);
         Verdict::Forward
     }
 
@@ -481,14 +481,14 @@ impl Statements<'_> {
     ) -> Result<Verdict, ProtoError> {
         let (portal, name, after) = m::parse_bind_names(body)?;
         if name.is_empty() {
-            self.pass(b'B', None, Undo::None);
+            self.pass(b'B', None, None);
             return Ok(Verdict::Forward);
         }
         self.link.counts.binds += 1;
         let Some(statement) = self.client.get(name).cloned() else {
             // Unknown to the client: the server says 26000 with the
             // client's own name, exactly as Postgres would.
-            self.pass(b'B', None, Undo::None);
+            self.pass(b'B', None, None);
             return Ok(Verdict::Forward);
         };
         self.ensure(&statement, out);
@@ -501,7 +501,7 @@ impl Statements<'_> {
             &statement.name,
             after,
         );
-        self.pass(b'B', Some(statement), Undo::None);
+        self.pass(b'B', Some(statement), None);
         Ok(Verdict::Replace)
     }
 
@@ -511,11 +511,11 @@ impl Statements<'_> {
             if let Some(statement) = self.client.get(name).cloned() {
                 self.ensure(&statement, out);
                 m::put_target(out, b'D', b'S', &statement.name);
-                self.pass(b'D', Some(statement), Undo::None);
+                self.pass(b'D', Some(statement), None);
                 return Ok(Verdict::Replace);
             }
         }
-        self.pass(b'D', None, Undo::None);
+        self.pass(b'D', None, None);
         Ok(Verdict::Forward)
     }
 
@@ -525,21 +525,20 @@ impl Statements<'_> {
         let (kind, name) = m::parse_target(body)?;
         if kind == b'S' && !name.is_empty() {
             self.changed(name);
-            let undo = match self.client.take(name) {
-                Some((statement, token)) => Undo::Restore {
+            let undo = self.client.take(name).map(|(statement, token)| {
+                Box::new(UndoKind::Restore {
                     name: name.into(),
                     statement,
                     token,
-                },
-                None => Undo::None,
-            };
+                })
+            });
             self.push(Pending::Fake {
                 kind: Fake::CloseComplete,
                 undo,
             });
             return Ok(Verdict::Replace);
         }
-        self.pass(b'C', None, Undo::None);
+        self.pass(b'C', None, None);
         Ok(Verdict::Forward)
     }
 
@@ -572,7 +571,7 @@ impl Statements<'_> {
                     self.client.remove(&name);
                     self.push(Pending::Fake {
                         kind: Fake::Deallocated,
-                        undo: Undo::None,
+                        undo: None,
                     });
                     return Verdict::Replace;
                 }
@@ -596,7 +595,7 @@ impl Statements<'_> {
     fn ensure(&mut self, statement: &Arc<Statement>, out: &mut BytesMut) {
         let slot = self.server.touch(statement.id);
         if !self.present(slot) {
-            self.send_parse(statement.clone(), true, Undo::None, out);
+            self.send_parse(statement.clone(), true, None, out);
         }
     }
 
@@ -818,10 +817,12 @@ impl Statements<'_> {
     }
 
     fn undo(&mut self, undo: Undo) {
-        match undo {
-            Undo::None => {}
-            Undo::Forget { name, token } => self.client.forget(&name, token),
-            Undo::Restore {
+        let Some(undo) = undo else {
+            return;
+        };
+        match *undo {
+            UndoKind::Forget { name, token } => self.client.forget(&name, token),
+            UndoKind::Restore {
                 name,
                 statement,
                 token,

@@ -158,6 +158,10 @@ pub struct Pool {
     pub stats: PoolStats,
     /// PAUSE: while true, checkouts wait (admin console, SIGUSR1).
     paused: watch::Sender<bool>,
+    /// Bumped after every change of `config` (reload, RECONNECT), so a
+    /// session can keep its copy of the `Arc` and check one integer per
+    /// transaction instead of taking the pool lock.
+    config_version: AtomicU64,
 }
 
 impl std::fmt::Debug for Pool {
@@ -211,6 +215,7 @@ impl Pool {
             ids,
             stats: PoolStats::default(),
             paused: watch::channel(false).0,
+            config_version: AtomicU64::new(0),
         });
         pool.db_group.register(&pool);
         pool.user_group.register(&pool);
@@ -219,6 +224,13 @@ impl Pool {
 
     pub fn config(&self) -> Arc<PoolConfig> {
         lock(&self.state).config.clone()
+    }
+
+    /// Changes whenever [`Pool::config`] would return a new value. Read it
+    /// before `config()`: a copy taken after reading version `v` is at
+    /// least as new as `v`.
+    pub fn config_version(&self) -> u64 {
+        self.config_version.load(Ordering::Acquire)
     }
 
     pub fn counts(&self) -> PoolCounts {
@@ -255,6 +267,7 @@ impl Pool {
             }
             config.limits = limits;
             st.config = Arc::new(config);
+            self.config_version.fetch_add(1, Ordering::Release);
             retired
         };
         for conn in retired {
@@ -270,6 +283,7 @@ impl Pool {
             let mut config = (*st.config).clone();
             config.generation += 1;
             st.config = Arc::new(config);
+            self.config_version.fetch_add(1, Ordering::Release);
             std::mem::take(&mut st.idle)
         };
         for conn in retired {
@@ -420,7 +434,8 @@ impl Pool {
             self.discard(conn, true);
             return None;
         }
-        let limits = self.config().limits.clone();
+        let config = self.config();
+        let limits = &config.limits;
         if let Some(check) = &limits.server_check_query {
             if conn.last_used.elapsed() > limits.server_check_delay {
                 if let Err(e) = conn.simple_query(check).await {
@@ -439,7 +454,8 @@ impl Pool {
         mut rx: oneshot::Receiver<Grant>,
         started: Instant,
     ) -> Result<Grant, CheckoutError> {
-        let limits = self.config().limits.clone();
+        let config = self.config();
+        let limits = &config.limits;
         let deadline = if limits.query_wait_timeout.is_zero() {
             None
         } else {

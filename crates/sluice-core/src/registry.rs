@@ -199,15 +199,15 @@ impl ClientEntry {
             .store(ClientState::Active as u8, Ordering::Relaxed);
     }
 
-    /// The link to a server of `pool` ended (released or not): back to
+    /// The link to a server of `pool` (running in `mode`) ended (released or not): back to
     /// idle, and the link's time goes into the pool's xact/query time
     /// where a link is a transaction (not in session mode, where it is
     /// the whole session).
-    pub fn link_ended(&self, pool: &Pool) {
+    pub fn link_ended(&self, pool: &Pool, mode: PoolMode) {
         let link = lock(&self.link).take();
         self.state.store(ClientState::Idle as u8, Ordering::Relaxed);
         if let Some(LinkInfo { since, .. }) = link {
-            if pool.config().limits.pool_mode != PoolMode::Session {
+            if mode != PoolMode::Session {
                 pool.stats.record_link_time(since.elapsed());
             }
         }

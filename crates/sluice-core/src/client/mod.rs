@@ -95,6 +95,7 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
             Ok(Err(e)) => Err(e),
             Ok(Ok(parts)) => {
                 let handle = register(&shared, &stream, &parts);
+                let config = session::SessionConfig::load(&shared, &parts.pool);
                 let session = Session {
                     stream,
                     shared: shared.clone(),
@@ -105,6 +106,7 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
                     client: handle.entry.clone(),
                     statements: Default::default(),
                     link_statements: Default::default(),
+                    config,
                 };
                 run_session(session, &addr, port, started, &handle).await;
                 return;

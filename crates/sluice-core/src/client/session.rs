@@ -13,7 +13,7 @@ use super::io::ClientError;
 use super::tracker::{LinkState, Tracker};
 use crate::cancel::{CancelTarget, Registration};
 use crate::params::VarCache;
-use crate::pool::{Pool, PooledServer};
+use crate::pool::{Pool, PoolConfig, PooledServer};
 use crate::prepared::{ClientStatements, Counts, LinkStatements, Statements};
 use crate::relay::{pump, Link, PumpError, PumpEvent, Traffic};
 use crate::server::ServerConn;
@@ -39,6 +39,37 @@ pub struct Session {
     /// Per-link statement state, reset at each link (kept to reuse its
     /// memory: a link is usually one transaction).
     pub link_statements: LinkStatements,
+    /// The pool's configuration and the general settings the session
+    /// reads per transaction, refreshed when a reload changes them.
+    pub config: SessionConfig,
+}
+
+/// What a session reads of the configuration on every transaction, kept
+/// so that reading it costs one atomic load (the pool's config version)
+/// instead of the pool mutex, the settings lock and a `PoolLimits` clone.
+#[derive(Clone)]
+pub struct SessionConfig {
+    version: u64,
+    pool: Arc<PoolConfig>,
+    max_prepared_statements: usize,
+    server_reset_query_always: bool,
+}
+
+impl SessionConfig {
+    /// The current configuration of `pool`. A reload swaps the settings
+    /// before it bumps every pool's config version, so a copy taken after
+    /// reading the version is at least as new as both.
+    pub fn load(shared: &Shared, pool: &Pool) -> SessionConfig {
+        let version = pool.config_version();
+        let settings = shared.settings();
+        let general = &settings.config.general;
+        SessionConfig {
+            version,
+            pool: pool.config(),
+            max_prepared_statements: general.max_prepared_statements,
+            server_reset_query_always: general.server_reset_query_always,
+        }
+    }
 }
 
 /// How one link ended.
@@ -52,8 +83,13 @@ enum LinkEnd {
 }
 
 impl Session {
-    fn limits(&self) -> PoolLimits {
-        self.pool.config().limits.clone()
+    /// The pool's configuration, reloaded only if it changed since the
+    /// last call.
+    fn config(&mut self) -> Arc<PoolConfig> {
+        if self.pool.config_version() != self.config.version {
+            self.config = SessionConfig::load(&self.shared, &self.pool);
+        }
+        self.config.pool.clone()
     }
 
     pub async fn run(&mut self) -> Result<(), ClientError> {
@@ -75,7 +111,8 @@ impl Session {
             // Stop forwarding cancels (and let in-flight ones land) before
             // the server can reach anyone else.
             self.cancel.slot.unlink().await;
-            self.client.link_ended(&self.pool);
+            let mode = self.config.pool.limits.pool_mode;
+            self.client.link_ended(&self.pool, mode);
             match end {
                 LinkEnd::Released => {
                     self.finish_link(server, false).await;
@@ -111,7 +148,7 @@ impl Session {
             ) {
                 return Err(shutting_down());
             }
-            let idle_timeout = self.limits().client_idle_timeout;
+            let idle_timeout = self.config().limits.client_idle_timeout;
             tokio::select! {
                 ready = self.stream.readable() => ready?,
                 changed = run_state.changed() => {
@@ -142,7 +179,8 @@ impl Session {
         first: &[u8],
         run_state: &mut watch::Receiver<RunState>,
     ) -> LinkEnd {
-        let limits = self.limits();
+        let config = self.config();
+        let limits = &config.limits;
         let conn = server.conn();
         self.cancel.slot.link(conn.key.map(|key| CancelTarget {
             addr: conn.addr.clone(),
@@ -162,12 +200,7 @@ impl Session {
         let mut traffic = Traffic::default();
         // Named statements are translated only where a client can move
         // between servers; session mode passes them through untouched.
-        let max_prepared = self
-            .shared
-            .settings()
-            .config
-            .general
-            .max_prepared_statements;
+        let max_prepared = self.config.max_prepared_statements;
         let statements_on = limits.pool_mode != PoolMode::Session && max_prepared > 0;
         self.link_statements.reset();
         let event = relay_with_timers(
@@ -176,7 +209,7 @@ impl Session {
             &mut self.vars,
             &mut tracker,
             &mut traffic,
-            &limits,
+            limits,
             self.max_packet,
             run_state,
             statements_on.then_some(StatementsCtx {
@@ -228,14 +261,10 @@ impl Session {
 
     /// Give a clean server back, running the reset query where it is due:
     /// always in session mode, in other modes with server_reset_query_always.
-    async fn finish_link(&self, mut server: PooledServer, client_left: bool) {
-        let limits = self.limits();
-        let reset_always = self
-            .shared
-            .settings()
-            .config
-            .general
-            .server_reset_query_always;
+    async fn finish_link(&mut self, mut server: PooledServer, client_left: bool) {
+        let config = self.config();
+        let limits = &config.limits;
+        let reset_always = self.config.server_reset_query_always;
         let wants_reset = (limits.pool_mode == PoolMode::Session && client_left) || reset_always;
         if wants_reset {
             if let Some(reset) = &limits.server_reset_query {

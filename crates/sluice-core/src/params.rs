@@ -23,12 +23,26 @@ pub const ALWAYS_TRACKED: [&str; 5] = [
 pub struct VarCache {
     names: Arc<[String]>,
     values: Vec<Option<String>>,
+    /// Bumped whenever a value changes, so "nothing changed since we last
+    /// compared" is one integer compare (see [`VarCache::version`]).
+    version: u64,
 }
 
 impl VarCache {
     pub fn new(names: Arc<[String]>) -> Self {
         let values = vec![None; names.len()];
-        VarCache { names, values }
+        VarCache {
+            names,
+            values,
+            version: 0,
+        }
+    }
+
+    /// Changes whenever any value changes (never goes back to an earlier
+    /// number), so two equal versions of the same cache hold the same
+    /// values.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     fn index(&self, name: &str) -> Option<usize> {
@@ -45,6 +59,7 @@ impl VarCache {
             Some(i) => {
                 if self.values[i].as_deref() != Some(value) {
                     self.values[i] = Some(value.to_string());
+                    self.version += 1;
                 }
                 true
             }
@@ -63,6 +78,7 @@ impl VarCache {
             if let Some(i) = self.index(name) {
                 if self.values[i].is_none() {
                     self.values[i] = Some(value.to_string());
+                    self.version += 1;
                 }
             }
         }
@@ -79,13 +95,19 @@ impl VarCache {
     /// `None` when they already agree. Values compare case-insensitively,
     /// as PgBouncer does, because the server normalises some spellings.
     pub fn sync_query(&self, server: &VarCache) -> Option<String> {
+        // Caches made from the same tracked list line up by position; a
+        // reload may change the list, and then we look names up.
+        let aligned = Arc::ptr_eq(&self.names, &server.names);
         let mut query = String::new();
         for (i, value) in self.values.iter().enumerate() {
             let Some(value) = value else { continue };
             let name = &self.names[i];
-            let matches = server
-                .get(name)
-                .is_some_and(|current| current.eq_ignore_ascii_case(value));
+            let current = if aligned {
+                server.values[i].as_deref()
+            } else {
+                server.get(name)
+            };
+            let matches = current.is_some_and(|current| current.eq_ignore_ascii_case(value));
             if !matches {
                 query.push_str("SET ");
                 query.push_str(&quote_ident(name));
@@ -198,6 +220,37 @@ mod tests {
         let q = client.sync_query(&server).expect("differs");
         assert_eq!(q, "SET \"TimeZone\"='Europe/Paris';");
         server.set("timezone", "europe/paris");
+        assert_eq!(client.sync_query(&server), None);
+    }
+
+    #[test]
+    fn version_moves_only_on_change() {
+        let mut cache = VarCache::new(names());
+        let v0 = cache.version();
+        cache.set("TimeZone", "UTC");
+        let v1 = cache.version();
+        assert_ne!(v0, v1);
+        cache.set("timezone", "UTC");
+        cache.set("search_path", "x");
+        assert_eq!(cache.version(), v1);
+        cache.fill_unset([("TimeZone", "Asia/Tokyo")]);
+        assert_eq!(cache.version(), v1);
+        cache.fill_unset([("DateStyle", "ISO, MDY")]);
+        assert_ne!(cache.version(), v1);
+    }
+
+    #[test]
+    fn sync_query_by_name_across_tracked_lists() {
+        let mut client = VarCache::new(names());
+        let other: Arc<[String]> = ["TimeZone".to_string(), "DateStyle".to_string()].into();
+        let mut server = VarCache::new(other);
+        client.set("TimeZone", "UTC");
+        server.set("DateStyle", "ISO");
+        assert_eq!(
+            client.sync_query(&server).as_deref(),
+            Some("SET \"TimeZone\"='UTC';")
+        );
+        server.set("TimeZone", "utc");
         assert_eq!(client.sync_query(&server), None);
     }
 

@@ -157,6 +157,10 @@ pub struct ServerConn {
     /// What SHOW SERVERS shows of it, built once after login; a linked
     /// client's registry entry shares it.
     pub info: Arc<ServerInfo>,
+    /// (client id, client `VarCache` version, our `vars` version) when a
+    /// client's parameters were last found to agree with ours: while all
+    /// three are unchanged there is nothing to compare again.
+    pub vars_agree_with: Option<(u64, u64, u64)>,
 }
 
 /// What a new connection is stamped with by its pool.
@@ -210,6 +214,7 @@ async fn connect_inner(
         s2c: Half::new(),
         statements: Default::default(),
         info: Arc::new(ServerInfo::default()),
+        vars_agree_with: None,
     };
     conn.login(target, credential).await?;
     conn.info = Arc::new(ServerInfo::build(&conn));

@@ -186,13 +186,21 @@ impl Session {
             addr: conn.addr.clone(),
             key,
         }));
-        if let Some(set) = self.vars.sync_query(&conn.vars) {
-            if let Err(e) = conn.simple_query(&set).await {
-                tracing::warn!("could not set tracked parameters: {e}");
-                return LinkEnd::Failed(ClientError::fatal(
-                    SqlState::PROTOCOL_VIOLATION,
-                    "invalid server parameter",
-                ));
+        // The server was last found in line with this very client and
+        // neither changed since: nothing to compare (invariant 4 holds).
+        let agreement = (self.client.id, self.vars.version(), conn.vars.version());
+        if conn.vars_agree_with != Some(agreement) {
+            match self.vars.sync_query(&conn.vars) {
+                Some(set) => {
+                    if let Err(e) = conn.simple_query(&set).await {
+                        tracing::warn!("could not set tracked parameters: {e}");
+                        return LinkEnd::Failed(ClientError::fatal(
+                            SqlState::PROTOCOL_VIOLATION,
+                            "invalid server parameter",
+                        ));
+                    }
+                }
+                None => conn.vars_agree_with = Some(agreement),
             }
         }
         conn.c2s.seed(first);

@@ -254,6 +254,7 @@ async fn metrics_carry_exporter_names_and_agree_with_the_console() {
         ("pgbouncer_pools_client_maxwait_seconds", "gauge"),
         ("sluice_client_wait_seconds", "histogram"),
         ("sluice_transaction_seconds", "histogram"),
+        ("sluice_query_seconds", "histogram"),
     ] {
         assert_eq!(
             scrape.types.get(name).map(String::as_str),
@@ -335,6 +336,18 @@ async fn metrics_carry_exporter_names_and_agree_with_the_console() {
     assert_eq!(
         scrape.value("sluice_transaction_seconds_count", &user),
         20.0
+    );
+    // Each query (one request, no pipelining here) was timed once, and the
+    // histogram's sum is SHOW STATS' query_time.
+    assert_eq!(
+        scrape.value("sluice_query_seconds_count", &user),
+        n("query_count")
+    );
+    let query_sum = scrape.value("sluice_query_seconds_sum", &user);
+    assert!(
+        (query_sum - n("query_time") * 1e-6).abs() < 1e-6 && query_sum > 0.0,
+        "sluice_query_seconds_sum {query_sum} vs query_time {}",
+        n("query_time")
     );
     let p = show_row(&pools, "database", TEST_DB);
     assert_eq!(

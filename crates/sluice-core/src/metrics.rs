@@ -694,6 +694,22 @@ fn render_pools(out: &mut Out, shared: &Shared) {
             &p.stats.xact_hist.snapshot(),
         );
     }
+    out.family(
+        "sluice_query_seconds",
+        "histogram",
+        "Time from a client's request to the ReadyForQuery that settles it",
+    );
+    for p in &real {
+        let labels = [
+            ("database", p.key.database.as_str()),
+            ("user", p.key.user.as_str()),
+        ];
+        out.histogram(
+            "sluice_query_seconds",
+            &labels,
+            &p.stats.query_hist.snapshot(),
+        );
+    }
 }
 
 #[cfg(test)]

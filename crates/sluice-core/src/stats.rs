@@ -23,6 +23,10 @@ pub struct PoolStats {
     /// Duration of each link in transaction/statement mode (≈ one
     /// transaction: from the first query to the release point).
     pub xact_hist: Histogram,
+    /// Duration of each query: from the client's request (the first
+    /// message while the server owed nothing) to the ReadyForQuery that
+    /// settles everything it asked.
+    pub query_hist: Histogram,
 }
 
 impl PoolStats {
@@ -33,15 +37,22 @@ impl PoolStats {
         self.wait_hist.observe(waited);
     }
 
-    /// Time spent linked, in a mode where a link is a transaction. The
-    /// relay does not time single statements, so the link's time stands
-    /// for both xact_time and query_time (equal for one-statement
-    /// transactions, an upper bound for query_time otherwise).
+    /// Time spent linked, in a mode where a link is a transaction.
     pub fn record_link_time(&self, linked: Duration) {
         let us = linked.as_micros() as u64;
         self.xact_time_us.fetch_add(us, Ordering::Relaxed);
-        self.query_time_us.fetch_add(us, Ordering::Relaxed);
         self.xact_hist.observe(linked);
+    }
+
+    /// The queries one link timed, added in one go at the link's end so
+    /// the hot path touches no shared counter per query.
+    pub fn record_queries(&self, queries: &LocalHistogram) {
+        if queries.count == 0 {
+            return;
+        }
+        self.query_time_us
+            .fetch_add(queries.sum_us, Ordering::Relaxed);
+        self.query_hist.merge(queries);
     }
 
     pub fn add(&self, counter: &AtomicU64, n: u64) {
@@ -65,6 +76,34 @@ pub struct Histogram {
     sum_us: AtomicU64,
 }
 
+/// Bucket index of a duration in [`HISTOGRAM_BOUNDS`] (last = `+Inf`).
+fn bucket_of(d: Duration) -> usize {
+    let secs = d.as_secs_f64();
+    HISTOGRAM_BOUNDS
+        .iter()
+        .position(|b| secs <= *b)
+        .unwrap_or(HISTOGRAM_BOUNDS.len())
+}
+
+/// A histogram owned by one task (no atomics), merged into a pool's
+/// [`Histogram`] when the task is done with it.
+#[derive(Debug, Default, Clone)]
+pub struct LocalHistogram {
+    buckets: [u32; HISTOGRAM_BOUNDS.len() + 1],
+    pub sum_us: u64,
+    pub count: u64,
+}
+
+impl LocalHistogram {
+    pub fn observe(&mut self, d: Duration) {
+        if let Some(bucket) = self.buckets.get_mut(bucket_of(d)) {
+            *bucket = bucket.saturating_add(1);
+        }
+        self.sum_us += d.as_micros() as u64;
+        self.count += 1;
+    }
+}
+
 /// A consistent-enough copy for rendering (each field read once).
 #[derive(Debug, Clone, Default)]
 pub struct HistogramSnapshot {
@@ -75,16 +114,20 @@ pub struct HistogramSnapshot {
 
 impl Histogram {
     pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        let i = HISTOGRAM_BOUNDS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(HISTOGRAM_BOUNDS.len());
-        if let Some(bucket) = self.buckets.get(i) {
+        if let Some(bucket) = self.buckets.get(bucket_of(d)) {
             bucket.fetch_add(1, Ordering::Relaxed);
         }
         self.sum_us
             .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub fn merge(&self, local: &LocalHistogram) {
+        for (bucket, n) in self.buckets.iter().zip(local.buckets) {
+            if n != 0 {
+                bucket.fetch_add(u64::from(n), Ordering::Relaxed);
+            }
+        }
+        self.sum_us.fetch_add(local.sum_us, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> HistogramSnapshot {
@@ -101,5 +144,43 @@ impl Histogram {
             cumulative,
             sum_seconds: self.sum_us.load(Ordering::Relaxed) as f64 / 1e6,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_histogram_merges_into_the_same_buckets_as_direct_observation() {
+        let samples = [0.0001, 0.003, 0.003, 0.7, 42.0].map(Duration::from_secs_f64);
+        let direct = Histogram::default();
+        let merged = Histogram::default();
+        let mut local = LocalHistogram::default();
+        for d in samples {
+            direct.observe(d);
+            local.observe(d);
+        }
+        merged.merge(&local);
+        let (a, b) = (direct.snapshot(), merged.snapshot());
+        assert_eq!(a.cumulative, b.cumulative);
+        assert_eq!(a.sum_seconds, b.sum_seconds);
+        assert_eq!(local.count, 5);
+        // +Inf holds everything; the 5 ms bound holds the three small ones.
+        assert_eq!(b.cumulative.last(), Some(&5));
+        assert_eq!(b.cumulative[3], 3);
+    }
+
+    #[test]
+    fn queries_feed_query_time_and_histogram_but_not_xact_time() {
+        let stats = PoolStats::default();
+        let mut local = LocalHistogram::default();
+        local.observe(Duration::from_millis(2));
+        local.observe(Duration::from_millis(3));
+        stats.record_queries(&local);
+        stats.record_link_time(Duration::from_millis(10));
+        assert_eq!(stats.query_time_us.load(Ordering::Relaxed), 5_000);
+        assert_eq!(stats.xact_time_us.load(Ordering::Relaxed), 10_000);
+        assert_eq!(stats.query_hist.snapshot().cumulative.last(), Some(&2));
     }
 }

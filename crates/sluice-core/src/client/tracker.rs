@@ -12,9 +12,12 @@ use sluice_config::PoolMode;
 use sluice_proto::fields::parse_parameter_status;
 use sluice_proto::ProtoError;
 
+use std::time::Instant;
+
 use crate::params::VarCache;
 use crate::prepared::Statements;
 use crate::relay::{LinkPolicy, Verdict, MAX_INSPECTED, MAX_REWRITTEN_PARSE};
+use crate::stats::LocalHistogram;
 
 #[derive(Debug, Default)]
 pub struct Tracker {
@@ -33,6 +36,11 @@ pub struct Tracker {
     /// Statement mode saw a transaction block open; the ReadyForQuery
     /// that says so was withheld and the link must end with an error.
     pub refused_transaction: bool,
+    /// When the request now in flight began (first client message while
+    /// nothing was owed), for query times.
+    query_started: Option<Instant>,
+    /// Times of the queries this link finished.
+    pub query_times: LocalHistogram,
 }
 
 impl Tracker {
@@ -51,9 +59,22 @@ impl Tracker {
         self.owed == 0 && matches!(self.last_ready, Some(b'T') | Some(b'E'))
     }
 
+    /// A client message went to the server: a new request starts its
+    /// clock if nothing was outstanding.
+    fn request(&mut self) {
+        if self.query_started.is_none() && self.owed == 0 {
+            self.query_started = Some(Instant::now());
+        }
+    }
+
     /// Count a ReadyForQuery the client receives.
     fn ready(&mut self, status: u8) {
         self.owed = self.owed.saturating_sub(1);
+        if self.owed == 0 {
+            if let Some(started) = self.query_started.take() {
+                self.query_times.observe(started.elapsed());
+            }
+        }
         self.last_ready = Some(status);
         self.queries += 1;
         if status == b'I' {
@@ -105,6 +126,9 @@ impl LinkPolicy for LinkState<'_> {
         let t = &mut *self.tracker;
         let quiet = t.owed == 0 && !t.unsynced;
         t.client_messages += 1;
+        if tag != b'X' {
+            t.request();
+        }
         match tag {
             b'X' => return Ok(Verdict::Stop),
             b'Q' | b'F' => t.owed += 1,

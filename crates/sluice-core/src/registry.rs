@@ -17,6 +17,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 
 use sluice_config::PoolMode;
+use sluice_proto::SqlState;
 
 use crate::pool::Pool;
 use crate::server::{ServerAddr, ServerConn};
@@ -154,6 +155,9 @@ struct LinkInfo {
     since: Instant,
 }
 
+/// Why a session must end: the SQLSTATE and message of its FATAL.
+pub type Kill = (SqlState, &'static str);
+
 /// One registered client.
 #[derive(Debug)]
 pub struct ClientEntry {
@@ -167,8 +171,9 @@ pub struct ClientEntry {
     /// used before this link, and when the link began. Only an `Arc` and
     /// two instants per link: SHOW converts them when asked.
     link: Mutex<Option<LinkInfo>>,
-    /// Set once by KILL / KILL_CLIENT: the reason the session must end with.
-    kill: watch::Sender<Option<&'static str>>,
+    /// Set once by KILL / KILL_CLIENT or an immediate shutdown: the
+    /// SQLSTATE and reason the session must end with.
+    kill: watch::Sender<Option<Kill>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -225,11 +230,19 @@ impl ClientEntry {
 
     /// Ask the session to end with `reason` (FATAL to the client).
     pub fn kill(&self, reason: &'static str) {
-        self.kill.send_replace(Some(reason));
+        self.kill
+            .send_replace(Some((SqlState::PROTOCOL_VIOLATION, reason)));
     }
 
-    /// Resolves with the reason once the client was killed.
-    pub async fn killed(&self) -> &'static str {
+    /// End the session now for an immediate shutdown, wherever it is
+    /// (a linked server is closed and its query cancelled).
+    pub fn shut_down(&self) {
+        self.kill
+            .send_replace(Some((SqlState::ADMIN_SHUTDOWN, "server shutting down")));
+    }
+
+    /// Resolves with the SQLSTATE and reason once the client was killed.
+    pub async fn killed(&self) -> Kill {
         let mut rx = self.kill.subscribe();
         loop {
             if let Some(reason) = *rx.borrow_and_update() {

@@ -357,6 +357,14 @@ fn reload(shared: &Shared) -> Result<(), PgError> {
 pub fn shutdown(shared: &Shared, mode: RunState) {
     tracing::info!("SHUTDOWN requested ({mode:?})");
     shared.run_state.send_replace(mode);
+    if mode == RunState::Immediate {
+        // Sessions do not watch the run state while linked (that would
+        // cost a wake-up registration per transaction); end them through
+        // their kill switch. One registering after this sees the state.
+        for client in shared.admin.registry.clients() {
+            client.shut_down();
+        }
+    }
     if matches!(mode, RunState::Immediate | RunState::WaitForServers) {
         for pool in shared.pools() {
             pool.fail_waiters(PgError::fatal(

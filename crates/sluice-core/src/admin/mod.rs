@@ -318,8 +318,8 @@ async fn session(
     loop {
         let msg = tokio::select! {
             msg = read_any(stream) => msg?,
-            reason = handle.entry.killed() => {
-                return Err(ClientError::fatal(SqlState::PROTOCOL_VIOLATION, reason));
+            (code, reason) = handle.entry.killed() => {
+                return Err(ClientError::fatal(code, reason));
             }
             _ = until_state(&mut run_state, |s| *s == RunState::Immediate) => {
                 return Err(ClientError::fatal(SqlState::ADMIN_SHUTDOWN, "server shutting down"));

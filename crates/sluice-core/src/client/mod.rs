@@ -147,9 +147,7 @@ async fn run_session(
     // session future closes a linked server, which is what they ask for.
     let result = tokio::select! {
         result = session.run() => result,
-        reason = handle.entry.killed() => {
-            Err(ClientError::fatal(SqlState::PROTOCOL_VIOLATION, reason))
-        }
+        (code, reason) = handle.entry.killed() => Err(ClientError::fatal(code, reason)),
     };
     let key = &session.pool.key;
     let reason = match &result {

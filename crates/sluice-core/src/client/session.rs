@@ -2,6 +2,8 @@
 //! server, bring its parameters in line, relay until a release point (or
 //! until the client leaves, in session mode), give the server back.
 
+use std::future::Future;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -93,9 +95,12 @@ impl Session {
     }
 
     pub async fn run(&mut self) -> Result<(), ClientError> {
-        let mut run_state = self.shared.run_state.subscribe();
+        // One wait for the shutdown per session, not one per transaction.
+        // While linked, an immediate shutdown reaches us through the
+        // registry's kill switch (see `admin::control::shutdown`).
+        let mut shutdown = pin!(until_shutdown(self.shared.run_state.subscribe()));
         loop {
-            let Some((first, n)) = self.wait_for_client(&mut run_state).await? else {
+            let Some((first, n)) = self.wait_for_client(shutdown.as_mut()).await? else {
                 return Ok(());
             };
             self.client.set_waiting();
@@ -105,9 +110,7 @@ impl Session {
                 .await
                 .map_err(|e| ClientError::Fatal(e.to_client_error()))?;
             self.client.set_linked(server.conn());
-            let end = self
-                .serve_link(&mut server, &first[..n], &mut run_state)
-                .await;
+            let end = self.serve_link(&mut server, &first[..n]).await;
             // Stop forwarding cancels (and let in-flight ones land) before
             // the server can reach anyone else.
             self.cancel.slot.unlink().await;
@@ -139,11 +142,11 @@ impl Session {
     /// `None` means the client left (EOF or Terminate).
     async fn wait_for_client(
         &mut self,
-        run_state: &mut watch::Receiver<RunState>,
+        mut shutdown: Pin<&mut impl Future<Output = ()>>,
     ) -> Result<Option<([u8; FIRST_READ], usize)>, ClientError> {
         loop {
             if matches!(
-                *run_state.borrow(),
+                self.shared.run_state(),
                 RunState::WaitForServers | RunState::Immediate
             ) {
                 return Err(shutting_down());
@@ -151,13 +154,8 @@ impl Session {
             let idle_timeout = self.config().limits.client_idle_timeout;
             tokio::select! {
                 ready = self.stream.readable() => ready?,
-                changed = run_state.changed() => {
-                    if changed.is_err() {
-                        return Err(shutting_down());
-                    }
-                    continue;
-                }
-                _ = tokio::time::sleep(idle_timeout), if !idle_timeout.is_zero() => {
+                () = shutdown.as_mut() => return Err(shutting_down()),
+                () = idle_timer(idle_timeout) => {
                     return Err(ClientError::fatal(SqlState::PROTOCOL_VIOLATION, "client_idle_timeout"));
                 }
             }
@@ -173,12 +171,7 @@ impl Session {
     }
 
     /// Link, sync parameters, relay until the link ends.
-    async fn serve_link(
-        &mut self,
-        server: &mut PooledServer,
-        first: &[u8],
-        run_state: &mut watch::Receiver<RunState>,
-    ) -> LinkEnd {
+    async fn serve_link(&mut self, server: &mut PooledServer, first: &[u8]) -> LinkEnd {
         let config = self.config();
         let limits = &config.limits;
         let conn = server.conn();
@@ -219,7 +212,6 @@ impl Session {
             &mut traffic,
             limits,
             self.max_packet,
-            run_state,
             statements_on.then_some(StatementsCtx {
                 registry: &self.shared.prepared,
                 client: &mut self.statements,
@@ -320,9 +312,28 @@ enum RelayEnd {
     Timer(ClientError),
 }
 
-/// Relay, and enforce query_timeout / idle_transaction_timeout and an
-/// immediate shutdown while linked. The pump is cancel-safe (its state
-/// lives in the buffers and the tracker), so it can race timers.
+/// `client_idle_timeout` (0 = never). The `Sleep` is only made when a
+/// timeout is set: `select!` builds the futures of disabled branches too.
+async fn idle_timer(timeout: Duration) {
+    if timeout.is_zero() {
+        std::future::pending::<()>().await;
+    } else {
+        tokio::time::sleep(timeout).await;
+    }
+}
+
+/// Resolves once a shutdown closes idle clients (or the pooler is gone).
+async fn until_shutdown(mut run_state: watch::Receiver<RunState>) {
+    let _ = run_state
+        .wait_for(|s| matches!(s, RunState::WaitForServers | RunState::Immediate))
+        .await;
+}
+
+/// Relay, and enforce query_timeout / idle_transaction_timeout while
+/// linked. The pump is cancel-safe (its state lives in the buffers and the
+/// tracker), so it can race timers; without a timeout there is no timer
+/// and no select. (An immediate shutdown ends the whole session through
+/// the registry's kill switch instead.)
 #[allow(clippy::too_many_arguments)]
 async fn relay_with_timers(
     client: &mut Stream,
@@ -332,7 +343,6 @@ async fn relay_with_timers(
     traffic: &mut Traffic,
     limits: &PoolLimits,
     max_packet: usize,
-    run_state: &mut watch::Receiver<RunState>,
     mut statements: Option<StatementsCtx<'_>>,
 ) -> RelayEnd {
     let tick = [limits.idle_transaction_timeout, limits.query_timeout]
@@ -356,6 +366,8 @@ async fn relay_with_timers(
         c2s,
         s2c,
     };
+    let mut timer = pin!(tokio::time::sleep(tick.unwrap_or(Duration::MAX)));
+    let mut first_round = true;
     loop {
         let seen = (tracker.client_messages, tracker.queries);
         let mut policy = LinkState {
@@ -371,15 +383,16 @@ async fn relay_with_timers(
                 max: ctx.max,
             }),
         };
-        let timer = tokio::time::sleep(tick.unwrap_or(Duration::MAX));
+        let Some(tick) = tick else {
+            return RelayEnd::Pump(pump(&mut link, &mut policy, max_packet, traffic).await);
+        };
+        if !first_round {
+            timer.as_mut().reset(tokio::time::Instant::now() + tick);
+        }
+        first_round = false;
         tokio::select! {
             event = pump(&mut link, &mut policy, max_packet, traffic) => return RelayEnd::Pump(event),
-            changed = run_state.changed() => {
-                if changed.is_err() || *run_state.borrow() == RunState::Immediate {
-                    return RelayEnd::Timer(shutting_down());
-                }
-            }
-            _ = timer, if tick.is_some() => {
+            () = timer.as_mut() => {
                 // Fire only if nothing moved during a whole tick.
                 let quiet = seen == (tracker.client_messages, tracker.queries);
                 if quiet && tracker.idle_in_transaction() && !limits.idle_transaction_timeout.is_zero() {

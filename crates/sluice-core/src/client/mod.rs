@@ -107,6 +107,7 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
                     statements: Default::default(),
                     link_statements: Default::default(),
                     config,
+                    first: BytesMut::new(),
                 };
                 run_session(session, &addr, port, started, &handle).await;
                 return;

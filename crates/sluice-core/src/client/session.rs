@@ -2,14 +2,17 @@
 //! server, bring its parameters in line, relay until a release point (or
 //! until the client leaves, in session mode), give the server back.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use sluice_config::PoolMode;
 use sluice_proto::SqlState;
 use tokio::sync::watch;
+use tokio_util::io::poll_read_buf;
 
 use super::io::ClientError;
 use super::tracker::{LinkState, Tracker};
@@ -17,15 +20,11 @@ use crate::cancel::{CancelTarget, Registration};
 use crate::params::VarCache;
 use crate::pool::{Pool, PoolConfig, PooledServer};
 use crate::prepared::{ClientStatements, Counts, LinkStatements, Statements};
-use crate::relay::{pump, Link, PumpError, PumpEvent, Traffic};
+use crate::relay::{pump, Link, PumpError, PumpEvent, Traffic, READ_CHUNK};
 use crate::server::ServerConn;
 use crate::settings::PoolLimits;
 use crate::shared::{RunState, Shared};
 use crate::stream::Stream;
-
-/// Bytes of an idle client's first read that we hold while waiting for a
-/// server; the rest stays in the kernel until the relay reads it.
-const FIRST_READ: usize = 64;
 
 pub struct Session {
     pub stream: Stream,
@@ -44,6 +43,10 @@ pub struct Session {
     /// The pool's configuration and the general settings the session
     /// reads per transaction, refreshed when a reload changes them.
     pub config: SessionConfig,
+    /// The first read of a transaction, made before a server is taken.
+    /// Allocated only once the client is readable and handed to the
+    /// link's c2s half at checkout, so an idle client holds no buffer.
+    pub first: BytesMut,
 }
 
 /// What a session reads of the configuration on every transaction, kept
@@ -100,9 +103,9 @@ impl Session {
         // registry's kill switch (see `admin::control::shutdown`).
         let mut shutdown = pin!(until_shutdown(self.shared.run_state.subscribe()));
         loop {
-            let Some((first, n)) = self.wait_for_client(shutdown.as_mut()).await? else {
+            if !self.wait_for_client(shutdown.as_mut()).await? {
                 return Ok(());
-            };
+            }
             self.client.set_waiting();
             let mut server = self
                 .pool
@@ -110,7 +113,7 @@ impl Session {
                 .await
                 .map_err(|e| ClientError::Fatal(e.to_client_error()))?;
             self.client.set_linked(server.conn());
-            let end = self.serve_link(&mut server, &first[..n]).await;
+            let end = self.serve_link(&mut server).await;
             // Stop forwarding cancels (and let in-flight ones land) before
             // the server can reach anyone else.
             self.cancel.slot.unlink().await;
@@ -138,12 +141,15 @@ impl Session {
         }
     }
 
-    /// Wait for the client's next message without holding a buffer.
-    /// `None` means the client left (EOF or Terminate).
+    /// Wait for the client's next message without holding a buffer, then
+    /// read what it sent into `self.first` (one read of up to
+    /// `READ_CHUNK`, so a whole query or Parse/Bind/Execute/Sync batch
+    /// goes to the server in one write). `false` means the client left
+    /// (EOF or Terminate).
     async fn wait_for_client(
         &mut self,
         mut shutdown: Pin<&mut impl Future<Output = ()>>,
-    ) -> Result<Option<([u8; FIRST_READ], usize)>, ClientError> {
+    ) -> Result<bool, ClientError> {
         loop {
             if matches!(
                 self.shared.run_state(),
@@ -159,19 +165,31 @@ impl Session {
                     return Err(ClientError::fatal(SqlState::PROTOCOL_VIOLATION, "client_idle_timeout"));
                 }
             }
-            let mut first = [0u8; FIRST_READ];
-            match self.stream.try_read(&mut first) {
-                Ok(0) => return Ok(None),
-                Ok(_) if first[0] == b'X' => return Ok(None),
-                Ok(n) => return Ok(Some((first, n))),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e.into()),
+            // Through poll_read (not try_read), so that a short read
+            // clears tokio's readiness and the relay's first read of the
+            // client does not come back EAGAIN.
+            self.first.reserve(READ_CHUNK);
+            let (stream, first) = (&mut self.stream, &mut self.first);
+            let read = poll_fn(
+                |cx| match poll_read_buf(Pin::new(&mut *stream), cx, first) {
+                    Poll::Pending => Poll::Ready(None),
+                    Poll::Ready(r) => Poll::Ready(Some(r)),
+                },
+            )
+            .await;
+            match read {
+                // Readiness was stale: wait again, holding nothing.
+                None => self.first = BytesMut::new(),
+                Some(Ok(0)) => return Ok(false),
+                Some(Ok(_)) if self.first[0] == b'X' => return Ok(false),
+                Some(Ok(_)) => return Ok(true),
+                Some(Err(e)) => return Err(e.into()),
             }
         }
     }
 
     /// Link, sync parameters, relay until the link ends.
-    async fn serve_link(&mut self, server: &mut PooledServer, first: &[u8]) -> LinkEnd {
+    async fn serve_link(&mut self, server: &mut PooledServer) -> LinkEnd {
         let config = self.config();
         let limits = &config.limits;
         let conn = server.conn();
@@ -196,9 +214,21 @@ impl Session {
                 None => conn.vars_agree_with = Some(agreement),
             }
         }
-        conn.c2s.seed(first);
+        // The first read becomes the link's c2s buffer (no copy); the
+        // session lets go of the half's old buffer, so it idles with none.
+        let first_len = self.first.len() as u64;
+        if conn.c2s.buf.is_empty() {
+            std::mem::swap(&mut conn.c2s.buf, &mut self.first);
+        } else {
+            conn.c2s.seed(&self.first);
+        }
+        self.first = BytesMut::new();
         let mut tracker = Tracker::default();
-        let mut traffic = Traffic::default();
+        // The first bytes were read before the link: count them here.
+        let mut traffic = Traffic {
+            from_client: first_len,
+            ..Traffic::default()
+        };
         // Named statements are translated only where a client can move
         // between servers; session mode passes them through untouched.
         let max_prepared = self.config.max_prepared_statements;

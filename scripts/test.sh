@@ -30,10 +30,11 @@ cargo fmt --all -- --check || fail "formatting (run: cargo fmt --all)"
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings || fail "clippy"
 
-# The shutdown tests drive the real binary with real signals: build it
-# first so they never run a stale one.
-step "cargo build -p sluice"
-cargo build -p sluice || fail "build"
+# Build every target once, with the same feature set the tests use (so
+# `cargo test` reuses it), including target/debug/sluice: the shutdown
+# tests drive the real binary with real signals and must not run a stale one.
+step "cargo build --workspace --all-targets"
+cargo build --workspace --all-targets || fail "build"
 
 step "cargo test --workspace"
 cargo test --workspace || fail "tests"

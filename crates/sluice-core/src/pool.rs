@@ -358,6 +358,41 @@ impl Pool {
         self.user_group.release();
     }
 
+    /// An idle server that can be handed out at once: not paused, not
+    /// stale, no check query due, nothing unsolicited from the server.
+    /// `None` leaves everything as it was (except closing a server found
+    /// dead); the caller then goes through [`Pool::checkout`]. Being
+    /// synchronous, it keeps the large checkout future (connect, login,
+    /// waiting in line) out of the state an idle session is sized for.
+    pub fn checkout_idle(self: &Arc<Self>) -> Option<PooledServer> {
+        if self.is_paused() {
+            return None;
+        }
+        let started = Instant::now();
+        let conn = {
+            let mut st = lock(&self.state);
+            let conn = st.idle.last()?;
+            let limits = &st.config.limits;
+            let check_due = limits.server_check_query.is_some()
+                && conn.last_used.elapsed() > limits.server_check_delay;
+            if check_due || self.is_stale(&st.config, conn) {
+                return None;
+            }
+            let conn = st.idle.pop()?;
+            st.linked += 1;
+            conn
+        };
+        if conn.has_unsolicited_data() {
+            self.discard(conn, true);
+            return None;
+        }
+        self.stats.record_wait(started.elapsed());
+        Some(PooledServer {
+            pool: self.clone(),
+            conn: Some(conn),
+        })
+    }
+
     /// Get a server for a client, waiting in line if the pool is full.
     pub async fn checkout(self: &Arc<Self>) -> Result<PooledServer, CheckoutError> {
         self.wait_unpaused().await;

@@ -41,8 +41,11 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
     let (addr, port) = stream.peer();
     let settings = shared.settings();
     let general = &settings.config.general;
-    let opening =
-        tokio::time::timeout(general.client_login_timeout, read_opening(&mut stream)).await;
+    let opening = tokio::time::timeout(
+        general.client_login_timeout,
+        Box::pin(read_opening(&mut stream)),
+    )
+    .await;
     let msg = match opening {
         Err(_) => {
             let e = ClientError::fatal(SqlState::PROTOCOL_VIOLATION, "client_login_timeout");
@@ -55,10 +58,7 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
         }
         Ok(Ok(Opening::Cancel(key))) => {
             shared.admin.cancel_requests.fetch_add(1, Ordering::Relaxed);
-            shared
-                .cancels
-                .cancel(key, general.cancel_wait_timeout)
-                .await;
+            Box::pin(shared.cancels.cancel(key, general.cancel_wait_timeout)).await;
             return;
         }
         Ok(Ok(Opening::Login(msg))) => msg,
@@ -66,7 +66,10 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
     // The console is exempt from max_client_conn and stays reachable
     // during shutdown, as in PgBouncer.
     if crate::admin::is_admin_login(&msg) {
-        crate::admin::serve(stream, shared, msg, addr, port, started).await;
+        Box::pin(crate::admin::serve(
+            stream, shared, msg, addr, port, started,
+        ))
+        .await;
         return;
     }
     let count = shared.clients.fetch_add(1, Ordering::AcqRel) + 1;
@@ -84,7 +87,9 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
     } else {
         let login = tokio::time::timeout(
             general.client_login_timeout,
-            login(&mut stream, &shared, &msg, &addr, port),
+            // Boxed, like every phase but the session itself, so that an
+            // idle client's task is sized for the session alone.
+            Box::pin(login(&mut stream, &shared, &msg, &addr, port)),
         )
         .await;
         match login {
@@ -283,4 +288,32 @@ async fn login(
         vars,
         cancel,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Settings;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// Tokio sizes every client's task for the largest state of this
+    /// future, idle or not: login, checkout, connect and the timed relay
+    /// are boxed so that what is left is the session itself. Keep it so
+    /// (`cargo run --release -p sluice-benches --bin tasksize` prints the
+    /// release figure, which is smaller than this unoptimised one).
+    #[tokio::test]
+    async fn client_task_stays_small() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let _peer = TcpStream::connect(addr).await.expect("connect");
+        let (socket, _) = listener.accept().await.expect("accept");
+        let shared = Shared::new(Settings {
+            config: Default::default(),
+            userlist: Default::default(),
+        });
+        let future = serve(Stream::Tcp(socket), shared);
+        let size = std::mem::size_of_val(&future);
+        eprintln!("client::serve future: {size} bytes");
+        assert!(size <= 2560, "client::serve future grew to {size} bytes");
+    }
 }

@@ -107,11 +107,15 @@ impl Session {
                 return Ok(());
             }
             self.client.set_waiting();
-            let mut server = self
-                .pool
-                .checkout()
-                .await
-                .map_err(|e| ClientError::Fatal(e.to_client_error()))?;
+            // The common case takes an idle server without awaiting; the
+            // rest (connect, login, queue) is boxed so that its large
+            // future is not part of what every idle client holds.
+            let mut server = match self.pool.checkout_idle() {
+                Some(server) => server,
+                None => Box::pin(self.pool.checkout())
+                    .await
+                    .map_err(|e| ClientError::Fatal(e.to_client_error()))?,
+            };
             self.client.set_linked(server.conn());
             let end = self.serve_link(&mut server).await;
             // Stop forwarding cancels (and let in-flight ones land) before
@@ -203,7 +207,7 @@ impl Session {
         if conn.vars_agree_with != Some(agreement) {
             match self.vars.sync_query(&conn.vars) {
                 Some(set) => {
-                    if let Err(e) = conn.simple_query(&set).await {
+                    if let Err(e) = Box::pin(conn.simple_query(&set)).await {
                         tracing::warn!("could not set tracked parameters: {e}");
                         return LinkEnd::Failed(ClientError::fatal(
                             SqlState::PROTOCOL_VIOLATION,
@@ -234,22 +238,40 @@ impl Session {
         let max_prepared = self.config.max_prepared_statements;
         let statements_on = limits.pool_mode != PoolMode::Session && max_prepared > 0;
         self.link_statements.reset();
-        let event = relay_with_timers(
-            &mut self.stream,
-            conn,
-            &mut self.vars,
-            &mut tracker,
-            &mut traffic,
-            limits,
-            self.max_packet,
-            statements_on.then_some(StatementsCtx {
-                registry: &self.shared.prepared,
-                client: &mut self.statements,
-                link: &mut self.link_statements,
-                max: max_prepared,
-            }),
-        )
-        .await;
+        let statements = statements_on.then_some(StatementsCtx {
+            registry: &self.shared.prepared,
+            client: &mut self.statements,
+            link: &mut self.link_statements,
+            max: max_prepared,
+        });
+        let timed = !limits.idle_transaction_timeout.is_zero() || !limits.query_timeout.is_zero();
+        let event = if timed {
+            // Boxed: its timer and cancel-forwarding state would otherwise
+            // size every session's future, idle or not.
+            Box::pin(relay_with_timers(
+                &mut self.stream,
+                conn,
+                &mut self.vars,
+                &mut tracker,
+                &mut traffic,
+                limits,
+                self.max_packet,
+                statements,
+            ))
+            .await
+        } else {
+            let relay = relay_plain(
+                &mut self.stream,
+                conn,
+                &mut self.vars,
+                &mut tracker,
+                &mut traffic,
+                limits.pool_mode,
+                self.max_packet,
+                statements,
+            );
+            RelayEnd::Pump(relay.await)
+        };
         self.record(&tracker, &traffic);
         if statements_on {
             self.record_statements(self.link_statements.counts);
@@ -301,7 +323,7 @@ impl Session {
                 // The reset (typically DISCARD ALL) may drop prepared
                 // statements; forgetting them is always safe (see prepared).
                 server.conn().statements.clear();
-                if let Err(e) = server.conn().simple_query(reset).await {
+                if let Err(e) = Box::pin(server.conn().simple_query(reset)).await {
                     tracing::info!("server_reset_query failed, closing server: {e}");
                     server.discard();
                     return;
@@ -348,8 +370,52 @@ async fn idle_timer(timeout: Duration) {
     if timeout.is_zero() {
         std::future::pending::<()>().await;
     } else {
-        tokio::time::sleep(timeout).await;
+        // Boxed: most pools set no client_idle_timeout, and an idle
+        // client's future should not carry a timer it never uses.
+        Box::pin(tokio::time::sleep(timeout)).await;
     }
+}
+
+/// Relay until the pump reports an event, with no timeout to enforce.
+#[allow(clippy::too_many_arguments)]
+async fn relay_plain(
+    client: &mut Stream,
+    conn: &mut ServerConn,
+    client_vars: &mut VarCache,
+    tracker: &mut Tracker,
+    traffic: &mut Traffic,
+    mode: PoolMode,
+    max_packet: usize,
+    mut statements: Option<StatementsCtx<'_>>,
+) -> Result<PumpEvent, PumpError> {
+    let ServerConn {
+        stream,
+        c2s,
+        s2c,
+        vars,
+        statements: server_statements,
+        ..
+    } = conn;
+    let mut link = Link {
+        client,
+        server: stream,
+        c2s,
+        s2c,
+    };
+    let mut policy = LinkState {
+        tracker,
+        client_vars,
+        server_vars: vars,
+        mode,
+        statements: statements.as_mut().map(|ctx| Statements {
+            registry: ctx.registry,
+            client: &mut *ctx.client,
+            server: &mut *server_statements,
+            link: &mut *ctx.link,
+            max: ctx.max,
+        }),
+    };
+    pump(&mut link, &mut policy, max_packet, traffic).await
 }
 
 /// Resolves once a shutdown closes idle clients (or the pooler is gone).

@@ -21,7 +21,7 @@ use crate::server::ServerAddr;
 /// Where a cancel for a client goes right now.
 #[derive(Debug, Clone)]
 pub struct CancelTarget {
-    pub addr: ServerAddr,
+    pub addr: Arc<ServerAddr>,
     pub key: CancelKey,
 }
 

@@ -141,7 +141,9 @@ pub struct ServerConn {
     pub id: u64,
     /// The backend's real cancel key (never shown to clients).
     pub key: Option<CancelKey>,
-    pub addr: ServerAddr,
+    /// Shared with the cancel slot of each client linked to it, so a
+    /// link costs a reference count, not a copy of the host name.
+    pub addr: Arc<ServerAddr>,
     /// Tracked parameters as this backend currently has them.
     pub vars: VarCache,
     /// Every ParameterStatus seen at login (the pool's welcome set).
@@ -204,7 +206,7 @@ async fn connect_inner(
         stream,
         id: identity.id,
         key: None,
-        addr,
+        addr: Arc::new(addr),
         vars: tracked,
         login_params: Vec::new(),
         created: now,

@@ -107,7 +107,10 @@ impl VarCache {
             } else {
                 server.get(name)
             };
-            let matches = current.is_some_and(|current| current.eq_ignore_ascii_case(value));
+            // Usually byte-equal (a length check and a memcmp); the
+            // case-insensitive compare only when they differ.
+            let matches = current
+                .is_some_and(|current| current == value || current.eq_ignore_ascii_case(value));
             if !matches {
                 query.push_str("SET ");
                 query.push_str(&quote_ident(name));

@@ -10,8 +10,11 @@
 //! client that holds them, so no second table of servers is kept.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
@@ -174,6 +177,10 @@ pub struct ClientEntry {
     /// Set once by KILL / KILL_CLIENT or an immediate shutdown: the
     /// SQLSTATE and reason the session must end with.
     kill: watch::Sender<Option<Kill>>,
+    /// Set with `kill` (after it), for [`ClientEntry::guard`]'s one-load check.
+    killed_flag: AtomicBool,
+    /// The guarded session task's waker, taken and woken by a kill.
+    waker: Mutex<Option<Waker>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -232,6 +239,40 @@ impl ClientEntry {
     pub fn kill(&self, reason: &'static str) {
         self.kill
             .send_replace(Some((SqlState::PROTOCOL_VIOLATION, reason)));
+        self.wake_guard();
+    }
+
+    fn wake_guard(&self) {
+        self.killed_flag.store(true, Ordering::Release);
+        if let Some(waker) = lock(&self.waker).take() {
+            waker.wake();
+        }
+    }
+
+    /// Run `session` until it ends or the client is killed, whichever is
+    /// first (then `session` is dropped, closing a linked server). Unlike
+    /// racing [`ClientEntry::killed`], which polls a watch future (taking
+    /// its lock) on every wake of the task, this registers the task's
+    /// waker once and then costs one atomic load per wake.
+    /// `session` comes pinned by the caller, so its (large) future is not
+    /// stored a second time in this one.
+    pub async fn guard<F: Future>(&self, mut session: Pin<&mut F>) -> Result<F::Output, Kill> {
+        let mut registered = false;
+        poll_fn(|cx| {
+            if !registered {
+                *lock(&self.waker) = Some(cx.waker().clone());
+                registered = true;
+            }
+            // After storing the waker: a kill that took no waker has set
+            // the flag before looking, so it is seen here.
+            if self.killed_flag.load(Ordering::Acquire) {
+                let kill =
+                    (*self.kill.borrow()).unwrap_or((SqlState::PROTOCOL_VIOLATION, "killed"));
+                return Poll::Ready(Err(kill));
+            }
+            session.as_mut().poll(cx).map(Ok)
+        })
+        .await
     }
 
     /// End the session now for an immediate shutdown, wherever it is
@@ -239,6 +280,7 @@ impl ClientEntry {
     pub fn shut_down(&self) {
         self.kill
             .send_replace(Some((SqlState::ADMIN_SHUTDOWN, "server shutting down")));
+        self.wake_guard();
     }
 
     /// Resolves with the SQLSTATE and reason once the client was killed.
@@ -286,6 +328,8 @@ impl Registry {
             request_time_us: AtomicU64::new(now_us()),
             link: Mutex::new(None),
             kill,
+            killed_flag: AtomicBool::new(false),
+            waker: Mutex::new(None),
         });
         lock(&self.clients).insert(id, entry.clone());
         ClientHandle {

@@ -151,9 +151,12 @@ async fn run_session(
 ) {
     // KILL / KILL_CLIENT end the session wherever it is; dropping the
     // session future closes a linked server, which is what they ask for.
-    let result = tokio::select! {
-        result = session.run() => result,
-        (code, reason) = handle.entry.killed() => Err(ClientError::fatal(code, reason)),
+    let result = {
+        let run = std::pin::pin!(session.run());
+        match handle.entry.guard(run).await {
+            Ok(result) => result,
+            Err((code, reason)) => Err(ClientError::fatal(code, reason)),
+        }
     };
     let key = &session.pool.key;
     let reason = match &result {

@@ -344,6 +344,7 @@ impl Session {
         let stats = &self.pool.stats;
         stats.add(&stats.query_count, tracker.queries);
         stats.add(&stats.xact_count, tracker.xacts);
+        stats.record_queries(&tracker.query_times);
         stats.add(&stats.bytes_received, traffic.from_client);
         stats.add(&stats.bytes_sent, traffic.to_client);
     }

@@ -200,13 +200,7 @@ async fn login(
     let user = request.user.clone();
     let fail = |e| (user.clone(), e);
     let mut buf = BytesMut::new();
-    if request.wants_newer_minor || !request.unsupported_options.is_empty() {
-        let options: Vec<&str> = request
-            .unsupported_options
-            .iter()
-            .map(String::as_str)
-            .collect();
-        backend::negotiate_protocol_version(0, &options, &mut buf);
+    if request.write_negotiation(&mut buf) {
         send(stream, &mut buf).await.map_err(fail)?;
     }
     if general.log_connections {

@@ -205,13 +205,7 @@ async fn login(
         &general.ignore_startup_parameters,
     )?;
     let mut buf = BytesMut::new();
-    if request.wants_newer_minor || !request.unsupported_options.is_empty() {
-        let options: Vec<&str> = request
-            .unsupported_options
-            .iter()
-            .map(String::as_str)
-            .collect();
-        backend::negotiate_protocol_version(0, &options, &mut buf);
+    if request.write_negotiation(&mut buf) {
         send(stream, &mut buf).await?;
     }
     if general.log_connections {

@@ -119,6 +119,23 @@ pub fn check_startup(
     })
 }
 
+impl LoginRequest {
+    /// Writes NegotiateProtocolVersion into `buf` when the client asked for
+    /// a newer minor version or for `_pq_.` options, and says whether it did.
+    pub fn write_negotiation(&self, buf: &mut BytesMut) -> bool {
+        if !self.wants_newer_minor && self.unsupported_options.is_empty() {
+            return false;
+        }
+        let options: Vec<&str> = self
+            .unsupported_options
+            .iter()
+            .map(String::as_str)
+            .collect();
+        sluice_proto::backend::negotiate_protocol_version(0, &options, buf);
+        true
+    }
+}
+
 fn unsupported(name: &str) -> ClientError {
     ClientError::fatal(
         SqlState::PROTOCOL_VIOLATION,

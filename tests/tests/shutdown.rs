@@ -24,21 +24,38 @@ fn userlist(role: &str) -> String {
     format!("\"{role}\" \"\"\n")
 }
 
+/// A role of the test's own and a table `<table>(n int)` it may write.
+fn role_with_table(pg: &PgServer, role: &str, table: &str) -> String {
+    let role = own_role(pg, role);
+    pg.psql_super_db(
+        TEST_DB,
+        &format!("CREATE TABLE IF NOT EXISTS {table}(n int); GRANT ALL ON {table} TO {role};"),
+    );
+    role
+}
+
+/// [`role_with_table`], then an in-process Sluice in transaction mode with
+/// a pool of `pool_size` for that role.
+async fn sluice_with_table(
+    pg: &PgServer,
+    role: &str,
+    table: &str,
+    pool_size: u32,
+) -> (String, TestSluice) {
+    let role = role_with_table(pg, role, table);
+    let extra = format!("default_pool_size = {pool_size}");
+    let ini = test_ini(pg, "trust", "transaction", &extra, "");
+    let sluice = TestSluice::start(&ini, &userlist(&role)).await;
+    (role, sluice)
+}
+
 /// SIGTERM (WAIT_FOR_CLIENTS): no new clients; connected ones — idle or
 /// inside a transaction — keep working for as long as they like, and the
 /// shutdown completes once they have left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_for_clients_lets_connected_clients_finish() {
     let pg = PgServer::shared();
-    let role = own_role(pg, "sd_term");
-    pg.psql_super_db(
-        TEST_DB,
-        &format!(
-            "CREATE TABLE IF NOT EXISTS sd_term_rows(n int); GRANT ALL ON sd_term_rows TO {role};"
-        ),
-    );
-    let ini = test_ini(pg, "trust", "transaction", "default_pool_size = 2", "");
-    let sluice = TestSluice::start(&ini, &userlist(&role)).await;
+    let (role, sluice) = sluice_with_table(pg, "sd_term", "sd_term_rows", 2).await;
     let port = sluice.port;
     let idle = connect(HOST, port, &role, None, TEST_DB).await;
     let in_tx = connect(HOST, port, &role, None, TEST_DB).await;
@@ -103,15 +120,7 @@ async fn wait_for_clients_lets_connected_clients_finish() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_for_servers_finishes_transactions_then_closes() {
     let pg = PgServer::shared();
-    let role = own_role(pg, "sd_int");
-    pg.psql_super_db(
-        TEST_DB,
-        &format!(
-            "CREATE TABLE IF NOT EXISTS sd_int_rows(n int); GRANT ALL ON sd_int_rows TO {role};"
-        ),
-    );
-    let ini = test_ini(pg, "trust", "transaction", "default_pool_size = 2", "");
-    let sluice = TestSluice::start(&ini, &userlist(&role)).await;
+    let (role, sluice) = sluice_with_table(pg, "sd_int", "sd_int_rows", 2).await;
     let port = sluice.port;
     let idle = connect(HOST, port, &role, None, TEST_DB).await;
     let in_tx = connect(HOST, port, &role, None, TEST_DB).await;
@@ -166,15 +175,7 @@ async fn wait_for_servers_finishes_transactions_then_closes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn immediate_shutdown_closes_everything() {
     let pg = PgServer::shared();
-    let role = own_role(pg, "sd_quit");
-    pg.psql_super_db(
-        TEST_DB,
-        &format!(
-            "CREATE TABLE IF NOT EXISTS sd_quit_rows(n int); GRANT ALL ON sd_quit_rows TO {role};"
-        ),
-    );
-    let ini = test_ini(pg, "trust", "transaction", "default_pool_size = 3", "");
-    let sluice = TestSluice::start(&ini, &userlist(&role)).await;
+    let (role, sluice) = sluice_with_table(pg, "sd_quit", "sd_quit_rows", 3).await;
     let port = sluice.port;
     let idle = connect(HOST, port, &role, None, TEST_DB).await;
     idle.batch_execute("SELECT 1").await.unwrap();
@@ -495,13 +496,7 @@ async fn binary_reloads_on_sighup_and_drains_on_sigterm() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_sigint_finishes_transactions_and_second_signal_is_immediate() {
     let pg = PgServer::shared();
-    let role = own_role(pg, "sd_bin_int");
-    pg.psql_super_db(
-        TEST_DB,
-        &format!(
-            "CREATE TABLE IF NOT EXISTS sd_bin_rows(n int); GRANT ALL ON sd_bin_rows TO {role};"
-        ),
-    );
+    let role = role_with_table(pg, "sd_bin_int", "sd_bin_rows");
     let mut sluice = BinSluice::start(pg, &role, 2).await;
     let port = sluice.port;
     let guarded = timeout(Duration::from_secs(60), async {

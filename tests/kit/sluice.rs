@@ -130,6 +130,11 @@ pub fn test_ini(
     )
 }
 
+/// A userlist.txt line for a role that needs no password (trust).
+pub fn trust_userlist(role: &str) -> String {
+    format!("\"{role}\" \"\"\n")
+}
+
 /// A role of the test's own on the shared server (trust over TCP), so
 /// backend counts are not disturbed by other tests running in parallel.
 pub fn own_role(pg: &crate::pg::PgServer, name: &str) -> String {

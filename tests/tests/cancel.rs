@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sluice_tests::clients::{connect, first_value, sqlstate};
 use sluice_tests::pg::{literal, PgServer, TEST_DB};
-use sluice_tests::sluice::{own_role, test_ini, TestSluice};
+use sluice_tests::sluice::{own_role, test_ini, trust_userlist, TestSluice};
 use tokio::time::timeout;
 use tokio_postgres::NoTls;
 
@@ -41,7 +41,7 @@ async fn cancel_stops_the_running_query() {
     let pg = PgServer::shared();
     let role = own_role(pg, "cx_cancel");
     let ini = test_ini(pg, "trust", "transaction", "default_pool_size = 2", "");
-    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     timeout(HANG_GUARD, async {
         let client = connect(HOST, sluice.port, &role, None, TEST_DB).await;
         let token = client.cancel_token();
@@ -82,7 +82,7 @@ async fn cancel_after_release_cancels_nothing() {
     let pg = PgServer::shared();
     let role = own_role(pg, "cx_late");
     let ini = test_ini(pg, "trust", "transaction", "default_pool_size = 1", "");
-    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     timeout(HANG_GUARD, async {
         let a = connect(HOST, sluice.port, &role, None, TEST_DB).await;
         let b = connect(HOST, sluice.port, &role, None, TEST_DB).await;
@@ -122,7 +122,7 @@ async fn cancels_racing_a_release_never_hit_the_next_client() {
     let pg = PgServer::shared();
     let role = own_role(pg, "cx_race");
     let ini = test_ini(pg, "trust", "transaction", "default_pool_size = 1", "");
-    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     let port = sluice.port;
     timeout(Duration::from_secs(60), async {
         let a = connect(HOST, port, &role, None, TEST_DB).await;
@@ -184,7 +184,7 @@ async fn query_timeout_cancel_never_hits_the_next_client() {
         "default_pool_size = 1\nquery_timeout = 0.1",
         "",
     );
-    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     let port = sluice.port;
     timeout(Duration::from_secs(60), async {
         let a = connect(HOST, port, &role, None, TEST_DB).await;

@@ -10,16 +10,12 @@ use std::time::Duration;
 use sluice_tests::clients::{connect, first_value, sqlstate, try_connect};
 use sluice_tests::pg::{literal, PgServer, ROLE_TRUST, TEST_DB};
 use sluice_tests::raw::{self, RawClient};
-use sluice_tests::sluice::{own_role, test_ini, TestSluice};
+use sluice_tests::sluice::{own_role, test_ini, trust_userlist, TestSluice};
 use tokio::time::timeout;
 
 const HOST: &str = "127.0.0.1";
 /// Hang guard for one request: an answer must come long before this.
 const HANG_GUARD: Duration = Duration::from_secs(20);
-
-fn userlist(role: &str) -> String {
-    format!("\"{role}\" \"\"\n")
-}
 
 /// Poll `sql` (as superuser in the test database) until it returns `want`.
 async fn settle(pg: &PgServer, sql: &str, want: &str, what: &str) {
@@ -82,7 +78,7 @@ async fn killed_clients_leave_no_transaction_or_lock_behind() {
         "default_pool_size = 100\nmax_client_conn = 300",
         "",
     );
-    let sluice = TestSluice::start(&ini, &userlist(&role)).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     let port = sluice.port;
 
     const CLIENTS: usize = 100;
@@ -259,7 +255,7 @@ async fn postgres_restart_under_load_answers_everyone() {
          server_connect_timeout = 5",
         "",
     );
-    let sluice = TestSluice::start(&ini, &userlist(role)).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(role)).await;
     let port = sluice.port;
     let tally = Arc::new(Tally::default());
     let restarted = Arc::new(AtomicBool::new(false));
@@ -362,7 +358,7 @@ async fn terminated_backend_fails_only_its_client() {
     let pg = PgServer::shared();
     let role = own_role(pg, "fx_term");
     let ini = test_ini(pg, "trust", "transaction", "default_pool_size = 3", "");
-    let sluice = TestSluice::start(&ini, &userlist(&role)).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     let port = sluice.port;
     timeout(Duration::from_secs(60), async {
         let other = connect(HOST, port, &role, None, TEST_DB).await;
@@ -447,7 +443,7 @@ async fn query_timeout_cancels_the_query() {
         "default_pool_size = 2\nquery_timeout = 1",
         "",
     );
-    let sluice = TestSluice::start(&ini, &userlist(&role)).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     timeout(HANG_GUARD, async {
         let c = connect(HOST, sluice.port, &role, None, TEST_DB).await;
         let err = c.simple_query("SELECT pg_sleep(30)").await.unwrap_err();
@@ -473,7 +469,7 @@ async fn query_timeout_frees_the_client_of_an_unresponsive_server() {
         "default_pool_size = 2\nquery_timeout = 1",
         "",
     );
-    let sluice = TestSluice::start(&ini, &userlist(&role)).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     let c = connect(HOST, sluice.port, &role, None, TEST_DB).await;
     let pid = first_value(&c.simple_query("SELECT pg_backend_pid()").await.unwrap());
     let signal = |sig: &str| {
@@ -511,7 +507,7 @@ async fn idle_transaction_timeout_closes_client_and_server() {
         "default_pool_size = 2\nidle_transaction_timeout = 1",
         "",
     );
-    let sluice = TestSluice::start(&ini, &userlist(&role)).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     let mut c = RawClient::connect(sluice.port, &role, TEST_DB).await;
     c.send(&raw::query("BEGIN; SELECT 1")).await;
     c.read_until(b'Z').await;
@@ -552,7 +548,7 @@ async fn client_idle_timeout_closes_idle_clients() {
         "default_pool_size = 2\nclient_idle_timeout = 1",
         "",
     );
-    let sluice = TestSluice::start(&ini, &userlist(&role)).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     let mut c = RawClient::connect(sluice.port, &role, TEST_DB).await;
     let (code, message) = expect_error(&mut c).await;
     assert_eq!(
@@ -574,7 +570,7 @@ async fn query_wait_timeout_fails_the_waiting_client() {
         "default_pool_size = 1\nquery_wait_timeout = 1",
         "",
     );
-    let sluice = TestSluice::start(&ini, &userlist(&role)).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     timeout(HANG_GUARD, async {
         let holder = connect(HOST, sluice.port, &role, None, TEST_DB).await;
         let waiter = connect(HOST, sluice.port, &role, None, TEST_DB).await;
@@ -619,7 +615,7 @@ async fn dead_idle_servers_are_replaced_unseen() {
         "default_pool_size = 1\nserver_check_delay = 0\nserver_check_query = SELECT fx_check()",
         "",
     );
-    let sluice = TestSluice::start(&ini, &userlist(&role)).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     timeout(Duration::from_secs(40), async {
         let c = connect(HOST, sluice.port, &role, None, TEST_DB).await;
         let pid1 = first_value(&c.simple_query("SELECT pg_backend_pid()").await.unwrap());

@@ -10,13 +10,13 @@ use std::sync::atomic::Ordering;
 use sluice_tests::clients::{connect, first_value, pgbench_async, pgbench_summary, sqlstate};
 use sluice_tests::pg::{PgServer, TEST_DB};
 use sluice_tests::raw::{self, Msg, RawClient};
-use sluice_tests::sluice::{own_role, test_ini, TestSluice};
+use sluice_tests::sluice::{own_role, test_ini, trust_userlist, TestSluice};
 
 const HOST: &str = "127.0.0.1";
 
 async fn start(role: &str, settings: &str) -> TestSluice {
     let ini = test_ini(PgServer::shared(), "trust", "transaction", settings, "");
-    TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await
+    TestSluice::start(&ini, &trust_userlist(role)).await
 }
 
 /// (client parses, server parses, binds) of the test pool.
@@ -182,7 +182,7 @@ async fn pgbench_prepared_has_no_failures() {
             pg.port()
         ),
     );
-    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     // pgbench prepares a script's statements with a blocking PQprepare at
     // each client's first transaction, which stalls the other clients of
     // its thread. With several clients per thread, a transaction pooler
@@ -545,7 +545,7 @@ async fn statement_mode_reuses_prepared_statements_across_servers() {
     let pg = PgServer::shared();
     let role = own_role(pg, "prep_stmt");
     let ini = test_ini(pg, "trust", "statement", "default_pool_size = 2", "");
-    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     let port = sluice.port;
     let tasks: Vec<_> = (0..20i32)
         .map(|n| {
@@ -673,7 +673,7 @@ async fn session_mode_passes_names_through() {
     let pg = PgServer::shared();
     let role = own_role(pg, "prep_session");
     let ini = test_ini(pg, "trust", "session", "default_pool_size = 2", "");
-    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     let mut c = RawClient::connect(sluice.port, &role, TEST_DB).await;
     let bytes = [run_named("mine", "SELECT 'kept'"), raw::sync()].concat();
     assert_eq!(

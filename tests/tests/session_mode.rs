@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sluice_tests::clients::{connect, first_value, sqlstate, try_connect};
 use sluice_tests::pg::{PgServer, TEST_DB};
-use sluice_tests::sluice::{own_role, test_ini, TestSluice};
+use sluice_tests::sluice::{own_role, test_ini, trust_userlist, TestSluice};
 
 const HOST: &str = "127.0.0.1";
 
@@ -34,7 +34,7 @@ async fn fifty_clients_never_exceed_a_pool_of_five() {
         "default_pool_size = 5\nquery_wait_timeout = 60",
         "",
     );
-    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     let port = sluice.port;
 
     let peak = Arc::new(Mutex::new(0usize));
@@ -84,7 +84,7 @@ async fn waiting_clients_are_served_in_arrival_order() {
         "default_pool_size = 5\nquery_wait_timeout = 60",
         "",
     );
-    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     let port = sluice.port;
 
     let mut holders = Vec::new();
@@ -127,7 +127,7 @@ async fn query_wait_timeout_gives_the_documented_error() {
         "default_pool_size = 1\nquery_wait_timeout = 1",
         "",
     );
-    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     let holder = connect(HOST, sluice.port, &role, None, TEST_DB).await;
     holder.simple_query("SELECT 1").await.unwrap();
 
@@ -152,7 +152,7 @@ async fn session_state_is_reset_between_clients() {
     let pg = PgServer::shared();
     let role = own_role(pg, "sess_reset");
     let ini = test_ini(pg, "trust", "session", "default_pool_size = 1", "");
-    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
 
     let a = connect(HOST, sluice.port, &role, None, TEST_DB).await;
     a.batch_execute(
@@ -194,7 +194,7 @@ async fn unix_socket_listener_serves_clients() {
     let pg = PgServer::shared();
     let role = own_role(pg, "sess_unix");
     let ini = test_ini(pg, "trust", "session", "", "");
-    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     let dir = sluice.dir.display().to_string();
     let client = try_connect(&dir, sluice.port, &role, None, TEST_DB)
         .await

@@ -14,15 +14,11 @@ use sluice_tests::clients::{
 };
 use sluice_tests::pg::{free_port, PgServer, TEST_DB};
 use sluice_tests::raw::RawClient;
-use sluice_tests::sluice::{own_role, temp_dir, test_ini, TestSluice};
+use sluice_tests::sluice::{own_role, temp_dir, test_ini, trust_userlist, TestSluice};
 use tokio::time::timeout;
 
 const HOST: &str = "127.0.0.1";
 const HANG_GUARD: Duration = Duration::from_secs(20);
-
-fn userlist(role: &str) -> String {
-    format!("\"{role}\" \"\"\n")
-}
 
 /// A role of the test's own and a table `<table>(n int)` it may write.
 fn role_with_table(pg: &PgServer, role: &str, table: &str) -> String {
@@ -45,7 +41,7 @@ async fn sluice_with_table(
     let role = role_with_table(pg, role, table);
     let extra = format!("default_pool_size = {pool_size}");
     let ini = test_ini(pg, "trust", "transaction", &extra, "");
-    let sluice = TestSluice::start(&ini, &userlist(&role)).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     (role, sluice)
 }
 
@@ -239,7 +235,7 @@ async fn reload_resizes_the_pool_under_pgbench() {
             "",
         )
     };
-    let sluice = TestSluice::start(&ini(2), &userlist(&role)).await;
+    let sluice = TestSluice::start(&ini(2), &trust_userlist(&role)).await;
     let script = pgbench_script(&sluice.dir);
     let bench = {
         let (role, port) = (role.clone(), sluice.port);
@@ -249,10 +245,10 @@ async fn reload_resizes_the_pool_under_pgbench() {
         })
     };
     pg.wait_backends_async(&role, HANG_GUARD, |n| n == 2).await;
-    sluice.reload_with(&ini(6), &userlist(&role));
+    sluice.reload_with(&ini(6), &trust_userlist(&role));
     let grown = pg.wait_backends_async(&role, HANG_GUARD, |n| n > 2).await;
     assert!(grown <= 6, "{grown} servers for a pool of 6");
-    sluice.reload_with(&ini(2), &userlist(&role));
+    sluice.reload_with(&ini(2), &trust_userlist(&role));
     pg.wait_backends_async(&role, HANG_GUARD, |n| n <= 2).await;
     assert!(
         !bench.is_finished(),
@@ -319,7 +315,7 @@ struct BinSluice {
 impl BinSluice {
     async fn start(pg: &PgServer, role: &str, pool_size: usize) -> BinSluice {
         let dir = temp_dir("sd-bin");
-        std::fs::write(dir.join("userlist.txt"), userlist(role)).unwrap();
+        std::fs::write(dir.join("userlist.txt"), trust_userlist(role)).unwrap();
         let (port, pg_port) = (free_port(), pg.port());
         write_bin_ini(&dir, port, pg_port, pool_size);
         let log = std::fs::File::create(dir.join("sluice.log")).unwrap();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use sluice_tests::clients::{connect, first_value, pgbench_async, pgbench_summary, sqlstate};
 use sluice_tests::pg::{PgServer, TEST_DB};
 use sluice_tests::raw::{self, tags, RawClient};
-use sluice_tests::sluice::{own_role, test_ini, TestSluice};
+use sluice_tests::sluice::{own_role, test_ini, trust_userlist, TestSluice};
 use tokio_postgres::types::Type;
 
 const HOST: &str = "127.0.0.1";
@@ -79,7 +79,7 @@ async fn five_hundred_clients_share_ten_servers_without_leaks() {
         "default_pool_size = 10\nmax_client_conn = 600",
         "",
     );
-    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     let port = sluice.port;
     let sampler = PeakSampler::start(pg, &role);
 
@@ -172,7 +172,7 @@ async fn pgbench_through_a_small_pool_has_no_failures() {
             pg.port()
         ),
     );
-    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     let sampler = PeakSampler::start(pg, &role);
     for mode in ["simple", "extended"] {
         for script in [&["-S"][..], &["-b", "tpcb-like"][..]] {
@@ -193,7 +193,7 @@ async fn pipelines_match_a_direct_connection() {
     let pg = PgServer::shared();
     let role = own_role(pg, "tx_pipe");
     let ini = test_ini(pg, "trust", "transaction", "default_pool_size = 2", "");
-    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
 
     for port in [sluice.port, pg.port()] {
         // tokio-postgres pipelines queries polled together.
@@ -302,7 +302,7 @@ async fn tracked_parameters_follow_their_client_only() {
     let pg = PgServer::shared();
     let role = own_role(pg, "tx_params");
     let ini = test_ini(pg, "trust", "transaction", "default_pool_size = 2", "");
-    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     let a = connect(HOST, sluice.port, &role, None, TEST_DB).await;
     let b = connect(HOST, sluice.port, &role, None, TEST_DB).await;
     let b_zone = first_value(&b.simple_query("SHOW TimeZone").await.unwrap());
@@ -354,7 +354,7 @@ async fn statement_mode_refuses_transaction_blocks() {
     let pg = PgServer::shared();
     let role = own_role(pg, "tx_stmt");
     let ini = test_ini(pg, "trust", "statement", "default_pool_size = 2", "");
-    let sluice = TestSluice::start(&ini, &format!("\"{role}\" \"\"\n")).await;
+    let sluice = TestSluice::start(&ini, &trust_userlist(&role)).await;
     let c = connect(HOST, sluice.port, &role, None, TEST_DB).await;
     assert_eq!(first_value(&c.simple_query("SELECT 5").await.unwrap()), "5");
     let err = c.batch_execute("BEGIN").await.unwrap_err();
@@ -387,7 +387,7 @@ async fn reload_with_a_bigger_pool_under_load() {
             "",
         )
     };
-    let userlist = format!("\"{role}\" \"\"\n");
+    let userlist = trust_userlist(&role);
     let sluice = TestSluice::start(&ini(2), &userlist).await;
     let port = sluice.port;
     let stop = Arc::new(AtomicBool::new(false));

@@ -70,6 +70,31 @@ impl ConnGroup {
         pools.push(Arc::downgrade(pool));
     }
 
+    /// At `max` (0 = no cap): a pool of the group can open nothing more.
+    fn is_full(&self, max: usize) -> bool {
+        max != 0 && self.current() >= max
+    }
+
+    fn others(&self, me: &Pool) -> Vec<Arc<Pool>> {
+        lock(&self.pools)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|p| !std::ptr::eq(Arc::as_ptr(p), me))
+            .collect()
+    }
+
+    /// Another pool of this group has clients waiting for a server.
+    fn others_waiting(&self, me: &Pool) -> bool {
+        self.others(me).iter().any(|p| p.has_waiters())
+    }
+
+    /// Close one idle server of another pool so its slot can go to a
+    /// waiter here (PgBouncer's evict_connection for max_db_connections /
+    /// max_user_connections). Whether one was closed.
+    fn evict_idle_elsewhere(&self, me: &Pool) -> bool {
+        self.others(me).iter().any(|p| p.close_one_idle())
+    }
+
     /// A slot of this group came free: let pools with waiters take it.
     fn wake_waiting_pools(&self) {
         let pools: Vec<Arc<Pool>> = lock(&self.pools).iter().filter_map(Weak::upgrade).collect();
@@ -77,6 +102,22 @@ impl ConnGroup {
             pool.grant_slots();
         }
     }
+}
+
+/// Give `conn` to the oldest waiter still waiting; back if there is none.
+fn hand_to_waiter(st: &mut PoolState, mut conn: Box<ServerConn>) -> Option<Box<ServerConn>> {
+    while let Some(w) = st.waiters.pop_front() {
+        match w.tx.send(Grant::Server(conn)) {
+            Ok(()) => {
+                st.linked += 1;
+                return None;
+            }
+            Err(Grant::Server(back)) => conn = back,
+            // A send hands back what it was given; nothing else can come back.
+            Err(_) => return None,
+        }
+    }
+    Some(conn)
 }
 
 /// Settings a pool runs with; replaced whole on reload.
@@ -452,6 +493,9 @@ impl Pool {
             // Not linked: it came from the idle list.
             self.discard_unlinked(conn);
         }
+        if matches!(attempt, Attempt::Wait(..)) {
+            self.evict_for_waiters();
+        }
         attempt
     }
 
@@ -597,6 +641,56 @@ impl Pool {
         client_error
     }
 
+    fn has_waiters(&self) -> bool {
+        !lock(&self.state).waiters.is_empty()
+    }
+
+    /// Close this pool's longest-idle server, if it has one.
+    fn close_one_idle(&self) -> bool {
+        let conn = {
+            let mut st = lock(&self.state);
+            if st.idle.is_empty() {
+                return false;
+            }
+            st.idle.remove(0)
+        };
+        self.discard_unlinked(conn);
+        true
+    }
+
+    /// Our clients wait, our own pool has room, but a database or user
+    /// cap shared with other pools is reached: close an idle server of one
+    /// of those pools, so the freed slot comes to us (through
+    /// `wake_waiting_pools`) instead of everyone waiting for ever.
+    fn evict_for_waiters(&self) {
+        let (max_db, max_user, own_room) = {
+            let st = lock(&self.state);
+            let limits = &st.config.limits;
+            (
+                limits.max_db_connections,
+                limits.max_user_connections,
+                limits.pool_size == 0 || st.open < limits.pool_size,
+            )
+        };
+        if !own_room {
+            return;
+        }
+        if self.db_group.is_full(max_db) && self.db_group.evict_idle_elsewhere(self) {
+            return;
+        }
+        if self.user_group.is_full(max_user) {
+            self.user_group.evict_idle_elsewhere(self);
+        }
+    }
+
+    /// Whether a released server of ours should close instead of idling:
+    /// a shared cap is reached and another pool of it has clients waiting.
+    /// Costs nothing while no database/user cap is set or reached.
+    fn needed_elsewhere(&self, (max_db, max_user): (usize, usize)) -> bool {
+        (self.db_group.is_full(max_db) && self.db_group.others_waiting(self))
+            || (self.user_group.is_full(max_user) && self.user_group.others_waiting(self))
+    }
+
     /// Take back a clean server (invariant 1 holds: the caller checked).
     fn checkin(&self, mut conn: Box<ServerConn>) {
         conn.last_used = Instant::now();
@@ -613,17 +707,25 @@ impl Pool {
             self.discard_unlinked(conn);
             return;
         }
-        while let Some(w) = st.waiters.pop_front() {
-            match w.tx.send(Grant::Server(conn)) {
-                Ok(()) => {
-                    st.linked += 1;
-                    return;
-                }
-                Err(Grant::Server(back)) => conn = back,
-                Err(_) => return,
-            }
+        let Some(conn) = hand_to_waiter(&mut st, conn) else {
+            return;
+        };
+        let caps = (
+            st.config.limits.max_db_connections,
+            st.config.limits.max_user_connections,
+        );
+        // Other pools' state is locked to look for their waiters: never
+        // while holding ours.
+        drop(st);
+        if self.needed_elsewhere(caps) {
+            self.discard_unlinked(conn);
+            return;
         }
-        st.idle.push(conn);
+        let mut st = lock(&self.state);
+        // A waiter of ours may have queued while we looked elsewhere.
+        if let Some(conn) = hand_to_waiter(&mut st, conn) {
+            st.idle.push(conn);
+        }
     }
 
     /// Close a connection that was linked to a client.

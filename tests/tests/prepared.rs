@@ -20,7 +20,7 @@ async fn start(role: &str, settings: &str) -> TestSluice {
 }
 
 /// (client parses, server parses, binds) of the test pool.
-fn counters(sluice: &TestSluice) -> (u64, u64, u64) {
+fn read_counters(sluice: &TestSluice) -> (u64, u64, u64) {
     let pools = sluice.sluice().shared().pools();
     let stats = &pools.first().expect("a pool").stats;
     (
@@ -28,6 +28,23 @@ fn counters(sluice: &TestSluice) -> (u64, u64, u64) {
         stats.server_parse_count.load(Ordering::Relaxed),
         stats.bind_count.load(Ordering::Relaxed),
     )
+}
+
+/// The pool's (client parses, server parses, binds) once they stop moving.
+/// A link's counts are added when the link ends, just after its client got
+/// the last ReadyForQuery, so a client can finish a moment before its
+/// counts land.
+async fn counters(sluice: &TestSluice) -> (u64, u64, u64) {
+    let mut last = read_counters(sluice);
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = read_counters(sluice);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    panic!("prepared-statement counters never settled: {last:?}");
 }
 
 fn cstr(s: &str) -> Vec<u8> {
@@ -150,7 +167,7 @@ async fn tokio_postgres_two_hundred_clients_on_five_servers() {
     for t in tasks {
         t.await.unwrap();
     }
-    let (client_parses, server_parses, binds) = counters(&sluice);
+    let (client_parses, server_parses, binds) = counters(&sluice).await;
     assert!(client_parses >= 200 * 21, "client parses {client_parses}");
     assert!(binds >= 200 * 40, "binds {binds}");
     // Two distinct texts on at most 5 servers: sharing works.
@@ -235,7 +252,7 @@ async fn psycopg_prepares_every_query_from_many_threads() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let (client_parses, server_parses, _) = counters(&sluice);
+    let (client_parses, server_parses, _) = counters(&sluice).await;
     assert!(client_parses >= 40 * 3, "client parses {client_parses}");
     assert!(
         server_parses < client_parses,
@@ -436,7 +453,7 @@ async fn evictions_under_load() {
     for t in tasks {
         t.await.unwrap();
     }
-    let (_, server_parses, _) = counters(&sluice);
+    let (_, server_parses, _) = counters(&sluice).await;
     // 8 texts on 2 servers would need 16 Parses without evictions.
     assert!(server_parses > 16, "server parses {server_parses}");
     let client = connect(HOST, port, &role, None, TEST_DB).await;
@@ -563,7 +580,7 @@ async fn statement_mode_reuses_prepared_statements_across_servers() {
     for t in tasks {
         t.await.unwrap();
     }
-    let (client_parses, server_parses, binds) = counters(&sluice);
+    let (client_parses, server_parses, binds) = counters(&sluice).await;
     assert_eq!((client_parses, binds), (20, 200));
     assert!(server_parses <= 4, "server parses {server_parses}");
 }
@@ -685,6 +702,6 @@ async fn session_mode_passes_names_through() {
         exchange(&mut c, &names, 1).await,
         ["T", "D[mine]", "C", "Z"]
     );
-    assert_eq!(counters(&sluice), (0, 0, 0));
+    assert_eq!(counters(&sluice).await, (0, 0, 0));
     assert_eq!(sluice.sluice().shared().prepared.usage().entries, 0);
 }

@@ -16,12 +16,12 @@ use subtle::ConstantTimeEq;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
-use crate::server::ServerAddr;
+use crate::connector::ServerRoute;
 
 /// Where a cancel for a client goes right now.
 #[derive(Debug, Clone)]
 pub struct CancelTarget {
-    pub addr: Arc<ServerAddr>,
+    pub route: Arc<ServerRoute>,
     pub key: CancelKey,
 }
 
@@ -156,7 +156,7 @@ impl CancelRegistry {
 /// Send the server's real key on a new connection and wait until the
 /// postmaster closes it: by then the backend has been signalled.
 pub async fn forward(target: &CancelTarget) {
-    let mut stream = match target.addr.connect().await {
+    let mut stream = match target.route.connect().await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!("could not connect to send cancel: {e}");

@@ -9,6 +9,8 @@
 pub mod admin;
 pub mod cancel;
 pub mod client;
+pub mod connector;
+pub mod errors;
 pub mod listen;
 pub mod metrics;
 pub mod params;
@@ -27,6 +29,7 @@ use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 
+pub use connector::{Connector, SocketConnector};
 pub use listen::Listeners;
 pub use settings::Settings;
 pub use shared::{RunState, Shared};
@@ -48,7 +51,17 @@ pub struct Sluice {
 impl Sluice {
     /// Start serving on `listeners`. Must be called inside a tokio runtime.
     pub fn start(listeners: Listeners, settings: Settings) -> Sluice {
-        let shared = Shared::new(settings);
+        Sluice::start_with(listeners, settings, Arc::new(SocketConnector))
+    }
+
+    /// Start with servers reached through `connector` instead of plain
+    /// sockets (TLS, or the scripted backends of unit tests).
+    pub fn start_with(
+        listeners: Listeners,
+        settings: Settings,
+        connector: Arc<dyn Connector>,
+    ) -> Sluice {
+        let shared = Shared::with_connector(settings, connector);
         let tasks = TaskTracker::new();
         listen::spawn_accept_loops(listeners, shared.clone(), tasks.clone());
         tasks.spawn(janitor(shared.clone()));

@@ -23,6 +23,7 @@ use sluice_proto::{PgError, SqlState};
 use tokio::sync::{oneshot, watch};
 
 use crate::cancel::CancelTarget;
+use crate::connector::Connector;
 use crate::params::VarCache;
 use crate::registry::ServerInfo;
 use crate::server::{self, ConnIdentity, ServerConn, ServerCredential, ServerError};
@@ -196,6 +197,8 @@ pub struct Pool {
     user_group: Arc<ConnGroup>,
     tracked: Arc<[String]>,
     ids: Arc<AtomicU64>,
+    /// How servers are reached (sockets; scripted backends in unit tests).
+    connector: Arc<dyn Connector>,
     pub stats: PoolStats,
     /// PAUSE: while true, checkouts wait (admin console, SIGUSR1).
     paused: watch::Sender<bool>,
@@ -216,6 +219,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// What a pool shares with the rest of the instance.
+pub struct PoolWorld {
+    /// Counts this pool's connections against `max_db_connections`.
+    pub db_group: Arc<ConnGroup>,
+    /// Counts them against `max_user_connections`.
+    pub user_group: Arc<ConnGroup>,
+    /// Parameter names tracked per connection (invariant 4).
+    pub tracked: Arc<[String]>,
+    /// Source of process-unique connection ids.
+    pub ids: Arc<AtomicU64>,
+    pub connector: Arc<dyn Connector>,
+}
+
 /// Counts for SHOW POOLS.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PoolCounts {
@@ -231,11 +247,15 @@ impl Pool {
         key: PoolKey,
         config: PoolConfig,
         credential: ServerCredential,
-        db_group: Arc<ConnGroup>,
-        user_group: Arc<ConnGroup>,
-        tracked: Arc<[String]>,
-        ids: Arc<AtomicU64>,
+        world: PoolWorld,
     ) -> Arc<Pool> {
+        let PoolWorld {
+            db_group,
+            user_group,
+            tracked,
+            ids,
+            connector,
+        } = world;
         let pool = Arc::new(Pool {
             key,
             state: Mutex::new(PoolState {
@@ -254,6 +274,7 @@ impl Pool {
             user_group,
             tracked,
             ids,
+            connector,
             stats: PoolStats::default(),
             paused: watch::channel(false).0,
             config_version: AtomicU64::new(0),
@@ -410,7 +431,7 @@ impl Pool {
             return None;
         }
         let started = Instant::now();
-        let conn = {
+        let mut conn = {
             let mut st = lock(&self.state);
             let conn = st.idle.last()?;
             let limits = &st.config.limits;
@@ -595,6 +616,7 @@ impl Pool {
             generation: config.generation,
         };
         let result = server::connect(
+            &self.connector,
             &config.target,
             &credential,
             VarCache::new(self.tracked.clone()),
@@ -747,7 +769,7 @@ impl Pool {
     /// hit, and a backend that is idle ignores it.
     fn discard_held(&self, conn: Box<ServerConn>) {
         let interrupt = conn.key.map(|key| CancelTarget {
-            addr: conn.addr.clone(),
+            route: conn.route.clone(),
             key,
         });
         let limit = self.config().limits.server_connect_timeout;
@@ -781,7 +803,7 @@ impl Pool {
             let idle_timeout = config.limits.server_idle_timeout;
             let mut retired = Vec::new();
             let mut keep = Vec::with_capacity(st.idle.len());
-            for conn in st.idle.drain(..) {
+            for mut conn in st.idle.drain(..) {
                 let idle_too_long =
                     !idle_timeout.is_zero() && conn.last_used.elapsed() > idle_timeout;
                 if self.is_stale(&config, &conn) || idle_too_long || conn.has_unsolicited_data() {

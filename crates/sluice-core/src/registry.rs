@@ -93,7 +93,7 @@ impl ServerInfo {
     /// connect time, backend PID), built once per connection so linking
     /// a client costs no `getsockname` and no formatting.
     pub fn build(conn: &ServerConn) -> ServerInfo {
-        let (addr, port) = match &*conn.addr {
+        let (addr, port) = match &conn.route.addr {
             ServerAddr::Tcp(host, port) => (host.clone(), *port),
             ServerAddr::Unix(path) => (path.display().to_string(), 0),
         };

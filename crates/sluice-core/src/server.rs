@@ -15,8 +15,8 @@ use sluice_proto::scram::ScramKeyClient;
 use sluice_proto::startup::CancelKey;
 use sluice_proto::{PgError, ProtoError, Severity, SqlState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UnixStream};
 
+use crate::connector::{Connector, ServerRoute};
 use crate::params::VarCache;
 use crate::registry::ServerInfo;
 use crate::relay::Half;
@@ -56,17 +56,6 @@ impl ServerAddr {
             ServerAddr::Unix(PathBuf::from(&target.host).join(format!(".s.PGSQL.{}", target.port)))
         } else {
             ServerAddr::Tcp(target.host.clone(), target.port)
-        }
-    }
-
-    pub async fn connect(&self) -> std::io::Result<Stream> {
-        match self {
-            ServerAddr::Tcp(host, port) => {
-                let s = TcpStream::connect((host.as_str(), *port)).await?;
-                s.set_nodelay(true)?;
-                Ok(Stream::Tcp(s))
-            }
-            ServerAddr::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
         }
     }
 }
@@ -143,7 +132,7 @@ pub struct ServerConn {
     pub key: Option<CancelKey>,
     /// Shared with the cancel slot of each client linked to it, so a
     /// link costs a reference count, not a copy of the host name.
-    pub addr: Arc<ServerAddr>,
+    pub route: Arc<ServerRoute>,
     /// Tracked parameters as this backend currently has them.
     pub vars: VarCache,
     /// Every ParameterStatus seen at login (the pool's welcome set).
@@ -174,8 +163,9 @@ pub struct ConnIdentity {
     pub generation: u64,
 }
 
-/// Connect and log in, within `timeout`.
+/// Connect through `connector` and log in, within `timeout`.
 pub async fn connect(
+    connector: &Arc<dyn Connector>,
     target: &ServerTarget,
     credential: &ServerCredential,
     tracked: VarCache,
@@ -184,7 +174,7 @@ pub async fn connect(
 ) -> Result<ServerConn, ServerError> {
     match tokio::time::timeout(
         timeout,
-        connect_inner(target, credential, tracked, identity),
+        connect_inner(connector, target, credential, tracked, identity),
     )
     .await
     {
@@ -194,19 +184,23 @@ pub async fn connect(
 }
 
 async fn connect_inner(
+    connector: &Arc<dyn Connector>,
     target: &ServerTarget,
     credential: &ServerCredential,
     tracked: VarCache,
     identity: ConnIdentity,
 ) -> Result<ServerConn, ServerError> {
-    let addr = ServerAddr::of(target);
-    let stream = addr.connect().await.map_err(ServerError::Connect)?;
+    let route = ServerRoute {
+        addr: ServerAddr::of(target),
+        connector: connector.clone(),
+    };
+    let stream = route.connect().await.map_err(ServerError::Connect)?;
     let now = Instant::now();
     let mut conn = ServerConn {
         stream,
         id: identity.id,
         key: None,
-        addr: Arc::new(addr),
+        route: Arc::new(route),
         vars: tracked,
         login_params: Vec::new(),
         created: now,
@@ -425,9 +419,8 @@ impl ServerConn {
 
     /// True if the server has sent something (a FATAL, EOF) while idle in
     /// the pool: such a connection must not be handed out.
-    pub fn has_unsolicited_data(&self) -> bool {
-        let mut probe = [0u8; 1];
-        !matches!(self.stream.try_read(&mut probe), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    pub fn has_unsolicited_data(&mut self) -> bool {
+        self.stream.has_unread_input()
     }
 
     /// Say goodbye politely; errors do not matter any more.

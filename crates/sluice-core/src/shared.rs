@@ -10,7 +10,8 @@ use sluice_config::{Database, Secret};
 use tokio::sync::watch;
 
 use crate::cancel::CancelRegistry;
-use crate::pool::{ConnGroup, Pool, PoolConfig, PoolKey};
+use crate::connector::Connector;
+use crate::pool::{ConnGroup, Pool, PoolConfig, PoolKey, PoolWorld};
 use crate::server::ServerCredential;
 use crate::settings::Settings;
 
@@ -44,6 +45,8 @@ pub struct Shared {
     pub mock_seed: [u8; 32],
     /// Client registry, pause/disable state and stats averages.
     pub admin: crate::admin::AdminState,
+    /// How pools reach their servers.
+    pub connector: Arc<dyn Connector>,
     /// Protocol-level prepared statements shared by all pools
     /// (`prepared::Registry::usage()` for entries and bytes).
     pub prepared: crate::prepared::Registry,
@@ -54,7 +57,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// An instance whose pools reach servers over plain sockets.
     pub fn new(settings: Settings) -> Arc<Shared> {
+        Shared::with_connector(settings, Arc::new(crate::connector::SocketConnector))
+    }
+
+    pub fn with_connector(settings: Settings, connector: Arc<dyn Connector>) -> Arc<Shared> {
         let tracked: Arc<[String]> = settings.tracked_parameters().into();
         let (run_state, _) = watch::channel(RunState::Running);
         Arc::new(Shared {
@@ -69,6 +77,7 @@ impl Shared {
             run_state,
             mock_seed: rand::random(),
             admin: Default::default(),
+            connector,
             prepared: Default::default(),
         })
     }
@@ -140,10 +149,13 @@ impl Shared {
                         generation: 0,
                     },
                     credential,
-                    db_group,
-                    user_group,
-                    self.tracked(),
-                    self.ids.clone(),
+                    PoolWorld {
+                        db_group,
+                        user_group,
+                        tracked: self.tracked(),
+                        ids: self.ids.clone(),
+                        connector: self.connector.clone(),
+                    },
                 )
             })
             .clone();

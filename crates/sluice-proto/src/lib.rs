@@ -19,6 +19,7 @@ pub mod md5auth;
 pub mod scram;
 pub mod sqlstate;
 pub mod startup;
+pub mod tags;
 
 mod wire;
 

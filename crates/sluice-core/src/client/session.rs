@@ -198,7 +198,7 @@ impl Session {
         let limits = &config.limits;
         let conn = server.conn();
         self.cancel.slot.link(conn.key.map(|key| CancelTarget {
-            addr: conn.addr.clone(),
+            route: conn.route.clone(),
             key,
         }));
         // The server was last found in line with this very client and
@@ -453,7 +453,7 @@ async fn relay_with_timers(
         s2c,
         vars,
         key,
-        addr,
+        route,
         statements: server_statements,
         ..
     } = conn;
@@ -512,7 +512,7 @@ async fn relay_with_timers(
                         ));
                     };
                     cancel_sent = true;
-                    let target = CancelTarget { addr: addr.clone(), key };
+                    let target = CancelTarget { route: route.clone(), key };
                     // Deliver it before relaying on: the query may end
                     // meanwhile, and a cancel still on its way after the
                     // release could hit the next client's query.

@@ -26,6 +26,7 @@ use crate::cancel::CancelTarget;
 use crate::connector::Connector;
 use crate::params::VarCache;
 use crate::registry::ServerInfo;
+use crate::relay::CleanPoint;
 use crate::server::{self, ConnIdentity, ServerConn, ServerCredential, ServerError};
 use crate::settings::{PoolLimits, ServerTarget};
 use crate::stats::PoolStats;
@@ -952,12 +953,18 @@ impl PooledServer {
         &self.pool
     }
 
-    /// Give the server back. The caller guarantees it is at a release
-    /// point (ReadyForQuery 'I', nothing owed, nothing half-sent).
-    pub fn release(mut self) {
+    /// Give the server back from the clean point the relay proved
+    /// (invariant 1: ReadyForQuery 'I', nothing owed, nothing half-sent).
+    pub fn release(mut self, _proof: CleanPoint) {
         if let Some(conn) = self.conn.take() {
             self.pool.checkin(conn);
         }
+    }
+
+    /// Give back a server no client traffic went through (the login
+    /// that only wanted its parameters): as clean as when checked out.
+    pub fn release_unused(self) {
+        self.release(CleanPoint::witnessed());
     }
 
     /// Close the server (it is broken or in an unknown state).

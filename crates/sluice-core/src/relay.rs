@@ -258,12 +258,35 @@ fn splice(buf: &mut BytesMut, start: usize, end: usize, with: &[u8]) {
     buf[start..start + with.len()].copy_from_slice(with);
 }
 
+/// Proof that a link stood at a clean point (invariant 1): every request
+/// answered, the last server message ReadyForQuery 'I', nothing buffered
+/// or half-read in either direction, no response of Sluice's own still
+/// due. [`crate::pool::PooledServer::release`] takes one, so a server can
+/// only go back to the pool from a point the relay has checked.
+///
+/// Made in three places only: [`Link::clean_point`] (the relay's check),
+/// a server login or internal query that ended in ReadyForQuery 'I'
+/// (`ServerConn`), and a checkout no client traffic went through.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a clean point is only worth something if the server is released with it"]
+pub struct CleanPoint {
+    _witnessed: (),
+}
+
+impl CleanPoint {
+    /// Only for the places listed on the type, each of which has just
+    /// seen ReadyForQuery 'I' with nothing else in flight.
+    pub(crate) fn witnessed() -> CleanPoint {
+        CleanPoint { _witnessed: () }
+    }
+}
+
 /// Why the pump returned.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PumpEvent {
-    /// The server observer says this is a point to give the server back;
-    /// both directions are flushed and empty.
-    ReleasePoint,
+    /// The server may be given back here (transaction and statement
+    /// mode); both directions are flushed and empty.
+    ReleasePoint(CleanPoint),
     /// The client side stopped (Terminate) and everything before was sent.
     ClientStopped,
     /// The server side stopped on a message its observer refused.
@@ -324,8 +347,13 @@ pub trait LinkPolicy {
     /// Bytes of Sluice's own to put into the server → client stream at
     /// the current boundary (responses it answers itself).
     fn inject_to_client(&mut self, _out: &mut BytesMut) {}
-    /// Asked only when both directions are flushed and empty.
-    fn at_release_point(&self) -> bool;
+    /// Everything sent has been answered and the server said
+    /// ReadyForQuery 'I' last; asked only when both directions are
+    /// flushed and empty. The one definition of "clean" (invariant 1).
+    fn is_idle(&self) -> bool;
+    /// Whether an idle link gives its server back on its own (false in
+    /// session mode: the server stays until the client leaves).
+    fn releases_when_idle(&self) -> bool;
 }
 
 struct ClientView<'a, P>(&'a mut P);
@@ -387,6 +415,15 @@ pub struct Link<'a> {
     pub s2c: &'a mut Half,
 }
 
+impl Link<'_> {
+    /// A [`CleanPoint`] if the link is at one now: nothing buffered or
+    /// half-read either way, and the policy says every request was
+    /// answered. Used at release points and when a client leaves.
+    pub fn clean_point(&self, policy: &impl LinkPolicy) -> Option<CleanPoint> {
+        (self.c2s.is_idle() && self.s2c.is_idle() && policy.is_idle()).then(CleanPoint::witnessed)
+    }
+}
+
 /// Relay until an event. Cancel-safe: all state lives in the halves and
 /// the policy, so the future may be dropped between polls (to race it
 /// against timers) and started again.
@@ -433,8 +470,8 @@ fn poll_pump<P: LinkPolicy>(
             if s2c.stopped {
                 return Poll::Ready(Ok(PumpEvent::ServerStopped));
             }
-            if c2s.ready == 0 && c2s.is_idle() && s2c.is_idle() && policy.at_release_point() {
-                return Poll::Ready(Ok(PumpEvent::ReleasePoint));
+            if policy.releases_when_idle() && c2s.is_idle() && s2c.is_idle() && policy.is_idle() {
+                return Poll::Ready(Ok(PumpEvent::ReleasePoint(CleanPoint::witnessed())));
             }
             if let Poll::Ready(r) = s2c.poll_fill_from(cx, server) {
                 if r.map_err(PumpError::ServerIo)? == 0 {

@@ -261,7 +261,7 @@ async fn login(
                 .checkout()
                 .await
                 .map_err(|e| ClientError::Fatal(e.to_client_error()))?;
-            server.release();
+            server.release_unused();
             pool.welcome().ok_or(ClientError::fatal(
                 SqlState::CONNECTION_FAILURE,
                 "server sent no parameters",

@@ -20,7 +20,7 @@ use crate::cancel::{CancelTarget, Registration};
 use crate::params::VarCache;
 use crate::pool::{Pool, PoolConfig, PooledServer};
 use crate::prepared::{ClientStatements, Counts, LinkStatements, Statements};
-use crate::relay::{pump, Link, PumpError, PumpEvent, Traffic, READ_CHUNK};
+use crate::relay::{pump, CleanPoint, Link, LinkPolicy, PumpError, PumpEvent, Traffic, READ_CHUNK};
 use crate::server::ServerConn;
 use crate::settings::PoolLimits;
 use crate::shared::{RunState, Shared};
@@ -79,10 +79,10 @@ impl SessionConfig {
 
 /// How one link ended.
 enum LinkEnd {
-    /// Server given back; keep serving the client.
-    Released,
-    /// The client left; the session is over.
-    ClientLeft,
+    /// At a release point; keep serving the client.
+    Released(CleanPoint),
+    /// The client left at a clean point; the session is over.
+    ClientLeft(CleanPoint),
     /// End the session with this error.
     Failed(ClientError),
 }
@@ -124,8 +124,8 @@ impl Session {
             let mode = self.config.pool.limits.pool_mode;
             self.client.link_ended(&self.pool, mode);
             match end {
-                LinkEnd::Released => {
-                    self.finish_link(server, false).await;
+                LinkEnd::Released(clean) => {
+                    self.finish_link(server, clean, false).await;
                     if matches!(
                         self.shared.run_state(),
                         RunState::WaitForServers | RunState::Immediate
@@ -133,8 +133,8 @@ impl Session {
                         return Err(shutting_down());
                     }
                 }
-                LinkEnd::ClientLeft => {
-                    self.finish_link(server, true).await;
+                LinkEnd::ClientLeft(clean) => {
+                    self.finish_link(server, clean, true).await;
                     return Ok(());
                 }
                 LinkEnd::Failed(e) => {
@@ -270,18 +270,18 @@ impl Session {
                 self.max_packet,
                 statements,
             );
-            RelayEnd::Pump(relay.await)
+            relay.await
         };
         self.record(&tracker, &traffic);
         if statements_on {
             self.record_statements(self.link_statements.counts);
         }
-        let event = match event {
-            RelayEnd::Pump(event) => event,
+        let (event, left_clean) = match event {
+            RelayEnd::Pump(event, left_clean) => (event, left_clean),
             RelayEnd::Timer(e) => return LinkEnd::Failed(e),
         };
         match event {
-            Ok(PumpEvent::ReleasePoint) => LinkEnd::Released,
+            Ok(PumpEvent::ReleasePoint(clean)) => LinkEnd::Released(clean),
             Ok(PumpEvent::ServerStopped) if tracker.refused_transaction => {
                 LinkEnd::Failed(ClientError::fatal(
                     SqlState::PROTOCOL_VIOLATION,
@@ -290,16 +290,15 @@ impl Session {
             }
             Ok(PumpEvent::ClientStopped)
             | Ok(PumpEvent::ClientEof)
-            | Err(PumpError::ClientIo(_)) => {
-                if tracker.is_clean() && conn.c2s.is_idle() && conn.s2c.is_idle() {
-                    LinkEnd::ClientLeft
-                } else {
+            | Err(PumpError::ClientIo(_)) => match left_clean {
+                Some(clean) => LinkEnd::ClientLeft(clean),
+                None => {
                     tracing::info!("client disconnect while server was not ready");
                     LinkEnd::Failed(ClientError::Gone(
                         std::io::ErrorKind::ConnectionAborted.into(),
                     ))
                 }
-            }
+            },
             Ok(PumpEvent::ServerEof)
             | Ok(PumpEvent::ServerStopped)
             | Err(PumpError::ServerIo(_)) => LinkEnd::Failed(server_crashed()),
@@ -313,7 +312,12 @@ impl Session {
 
     /// Give a clean server back, running the reset query where it is due:
     /// always in session mode, in other modes with server_reset_query_always.
-    async fn finish_link(&mut self, mut server: PooledServer, client_left: bool) {
+    async fn finish_link(
+        &mut self,
+        mut server: PooledServer,
+        clean: CleanPoint,
+        client_left: bool,
+    ) {
         let config = self.config();
         let limits = &config.limits;
         let reset_always = self.config.server_reset_query_always;
@@ -323,6 +327,8 @@ impl Session {
                 // The reset (typically DISCARD ALL) may drop prepared
                 // statements; forgetting them is always safe (see prepared).
                 server.conn().statements.clear();
+                // Our own query ends at ReadyForQuery 'I' or fails: the
+                // link's clean point still holds afterwards.
                 if let Err(e) = Box::pin(server.conn().simple_query(reset)).await {
                     tracing::info!("server_reset_query failed, closing server: {e}");
                     server.discard();
@@ -330,7 +336,7 @@ impl Session {
                 }
             }
         }
-        server.release();
+        server.release(clean);
     }
 
     fn record_statements(&self, counts: Counts) {
@@ -359,10 +365,27 @@ struct StatementsCtx<'a> {
     max: usize,
 }
 
-/// How a relay run ended: the pump's own event, or a timer of ours.
+/// How a relay run ended: the pump's own event (with a clean point if
+/// the client left at one), or a timer of ours.
 enum RelayEnd {
-    Pump(Result<PumpEvent, PumpError>),
+    Pump(Result<PumpEvent, PumpError>, Option<CleanPoint>),
     Timer(ClientError),
+}
+
+/// The pump's event; when the client left, whether it left at a clean
+/// point (the same check as a release point, so "clean" has one meaning).
+fn settle(
+    link: &Link<'_>,
+    policy: &impl LinkPolicy,
+    event: Result<PumpEvent, PumpError>,
+) -> RelayEnd {
+    let left_clean = match &event {
+        Ok(PumpEvent::ClientStopped | PumpEvent::ClientEof) | Err(PumpError::ClientIo(_)) => {
+            link.clean_point(policy)
+        }
+        _ => None,
+    };
+    RelayEnd::Pump(event, left_clean)
 }
 
 /// `client_idle_timeout` (0 = never). The `Sleep` is only made when a
@@ -388,7 +411,7 @@ async fn relay_plain(
     mode: PoolMode,
     max_packet: usize,
     mut statements: Option<StatementsCtx<'_>>,
-) -> Result<PumpEvent, PumpError> {
+) -> RelayEnd {
     let ServerConn {
         stream,
         c2s,
@@ -416,7 +439,8 @@ async fn relay_plain(
             max: ctx.max,
         }),
     };
-    pump(&mut link, &mut policy, max_packet, traffic).await
+    let event = pump(&mut link, &mut policy, max_packet, traffic).await;
+    settle(&link, &policy, event)
 }
 
 /// Resolves once a shutdown closes idle clients (or the pooler is gone).
@@ -481,14 +505,15 @@ async fn relay_with_timers(
             }),
         };
         let Some(tick) = tick else {
-            return RelayEnd::Pump(pump(&mut link, &mut policy, max_packet, traffic).await);
+            let event = pump(&mut link, &mut policy, max_packet, traffic).await;
+            return settle(&link, &policy, event);
         };
         if !first_round {
             timer.as_mut().reset(tokio::time::Instant::now() + tick);
         }
         first_round = false;
         tokio::select! {
-            event = pump(&mut link, &mut policy, max_packet, traffic) => return RelayEnd::Pump(event),
+            event = pump(&mut link, &mut policy, max_packet, traffic) => return settle(&link, &policy, event),
             () = timer.as_mut() => {
                 // Fire only if nothing moved during a whole tick.
                 let quiet = seen == (tracker.client_messages, tracker.queries);

@@ -182,17 +182,15 @@ impl LinkPolicy for LinkState<'_> {
         }
     }
 
-    fn at_release_point(&self) -> bool {
-        let t = &*self.tracker;
+    fn is_idle(&self) -> bool {
         let settled = self.statements.as_ref().is_none_or(|s| s.link.is_settled());
-        settled
-            && match self.mode {
-                PoolMode::Session => false,
-                PoolMode::Transaction => t.is_clean(),
-                // Statement mode gives the server back after every answer
-                // (an open transaction block never gets here: see on_server).
-                PoolMode::Statement => t.is_clean(),
-            }
+        settled && self.tracker.is_clean()
+    }
+
+    fn releases_when_idle(&self) -> bool {
+        // Statement mode gives the server back after every answer (an
+        // open transaction block never gets here: see on_server).
+        self.mode != PoolMode::Session
     }
 }
 
@@ -272,7 +270,7 @@ mod tests {
         fn ready(&mut self, status: u8) -> Result<bool, ProtoError> {
             let mut link = self.link();
             link.on_server(b'Z', 1, &[status], &mut BytesMut::new())?;
-            Ok(link.at_release_point())
+            Ok(link.releases_when_idle() && link.is_idle())
         }
     }
 

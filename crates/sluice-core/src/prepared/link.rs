@@ -663,7 +663,7 @@ impl Statements<'_> {
                 if let Some(status) = body.first() {
                     self.link.status = *status;
                 }
-                self.end_at_ready();
+                self.end_at_ready()?;
                 return Ok(Verdict::Forward);
             }
             b'E' => return Ok(self.on_error(body_len, body, out)),
@@ -718,7 +718,15 @@ impl Statements<'_> {
         self.server.clear_confirmed();
     }
 
-    fn end_at_ready(&mut self) {
+    /// The tracker counts the ReadyForQuery messages owed (one count,
+    /// see `client::tracker`); this queue only orders the responses
+    /// between them, so at each ReadyForQuery its head must be the
+    /// matching Sync/Query item. Anything else means the server answered
+    /// out of step with what was sent: the link cannot be trusted, and
+    /// an error (the server is closed, never reused) is the only safe
+    /// answer. The skipped items are taken back first, so the cache
+    /// stays on its safe side either way.
+    fn end_at_ready(&mut self) -> Result<(), ProtoError> {
         let mut undone = Vec::new();
         while let Some(item) = self.link.queue.pop_front() {
             if is_ready(&item) {
@@ -727,12 +735,16 @@ impl Statements<'_> {
                 self.link.uncertain.retain(|(_, s)| *s >= resolved);
                 break;
             }
-            // Only a model out of step with the server gets here; taking
-            // the items back keeps the cache on its safe side.
-            tracing::debug!("ReadyForQuery before the response to {item:?}");
             undone.push(item);
         }
+        let out_of_step = !undone.is_empty();
         self.take_back(undone);
+        if out_of_step {
+            return Err(ProtoError::Malformed(
+                "ReadyForQuery before the responses owed ahead of it",
+            ));
+        }
+        Ok(())
     }
 
     fn on_error(&mut self, body_len: usize, body: &[u8], out: &mut BytesMut) -> Verdict {

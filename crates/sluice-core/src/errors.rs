@@ -117,7 +117,7 @@ impl PoolerError {
                 return format!(
                     "expected message type '{}', got '{}'",
                     char::from(*expected),
-                    char::from(*got)
+                    char::from(*got).escape_default()
                 )
                 .into()
             }

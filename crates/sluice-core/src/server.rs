@@ -13,10 +13,12 @@ use sluice_proto::fields::{parse_error_fields, parse_parameter_status};
 use sluice_proto::frame::split_message;
 use sluice_proto::scram::ScramKeyClient;
 use sluice_proto::startup::CancelKey;
+use sluice_proto::tags::{auth, backend, status};
 use sluice_proto::{PgError, ProtoError, Severity, SqlState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::connector::{Connector, ServerRoute};
+use crate::errors::PoolerError;
 use crate::params::VarCache;
 use crate::registry::ServerInfo;
 use crate::relay::Half;
@@ -93,10 +95,7 @@ impl ServerError {
                 detail: None,
                 hint: None,
             },
-            ServerError::Auth(_) => PgError::fatal(
-                SqlState::PROTOCOL_VIOLATION,
-                "server login failed: wrong password type",
-            ),
+            ServerError::Auth(_) => PoolerError::WrongPasswordType.to_pg(),
             other => PgError::fatal(SqlState::CONNECTION_FAILURE, other.to_string()),
         }
     }
@@ -275,12 +274,12 @@ impl ServerConn {
         loop {
             let (tag, body) = self.recv().await?;
             match tag {
-                b'R' => {
+                backend::AUTHENTICATION => {
                     let code = read_i32(&body, 0)?;
                     buf.clear();
                     match code {
-                        0 => {}
-                        3 => {
+                        auth::OK => {}
+                        auth::CLEARTEXT_PASSWORD => {
                             let password = match credential {
                                 ServerCredential::Password(p) => p.clone(),
                                 _ => return Err(no_password(target, "cleartext")),
@@ -289,7 +288,7 @@ impl ServerConn {
                                 .map_err(io_proto)?;
                             self.send(&buf).await?;
                         }
-                        5 => {
+                        auth::MD5_PASSWORD => {
                             let salt: [u8; 4] = body
                                 .get(4..8)
                                 .and_then(|s| s.try_into().ok())
@@ -314,7 +313,7 @@ impl ServerConn {
                                 .map_err(io_proto)?;
                             self.send(&buf).await?;
                         }
-                        10 => {
+                        auth::SASL => {
                             let mechanisms = &body[4..];
                             if !mechanisms.split(|b| *b == 0).any(|m| m == b"SCRAM-SHA-256") {
                                 return Err(ServerError::Auth(
@@ -331,7 +330,7 @@ impl ServerConn {
                             scram = Some(state);
                             self.send(&buf).await?;
                         }
-                        11 => {
+                        auth::SASL_CONTINUE => {
                             let state = scram
                                 .as_mut()
                                 .ok_or(ProtoError::Malformed("unexpected SASL continue"))?;
@@ -339,7 +338,7 @@ impl ServerConn {
                             frontend::sasl_response(&reply, &mut buf).map_err(io_proto)?;
                             self.send(&buf).await?;
                         }
-                        12 => {
+                        auth::SASL_FINAL => {
                             let state = scram
                                 .as_mut()
                                 .ok_or(ProtoError::Malformed("unexpected SASL final"))?;
@@ -352,26 +351,26 @@ impl ServerConn {
                         }
                     }
                 }
-                b'S' => {
+                backend::PARAMETER_STATUS => {
                     let (name, value) = parse_parameter_status(&body)?;
                     self.vars.set(name, value);
                     self.login_params
                         .push((name.to_string(), value.to_string()));
                 }
-                b'K' => {
+                backend::BACKEND_KEY_DATA => {
                     self.key = Some(CancelKey {
                         pid: read_i32(&body, 0)?,
                         secret: read_i32(&body, 4)?,
                     });
                 }
-                b'E' => {
+                backend::ERROR_RESPONSE => {
                     let fields = parse_error_fields(&body)?;
                     return Err(ServerError::Refused {
                         code: fields.code.unwrap_or("08006").to_string(),
                         message: fields.message.unwrap_or("login failed").to_string(),
                     });
                 }
-                b'Z' => return Ok(()),
+                backend::READY_FOR_QUERY => return Ok(()),
                 // NoticeResponse, NegotiateProtocolVersion: nothing to do.
                 _ => {}
             }
@@ -389,22 +388,22 @@ impl ServerConn {
         loop {
             let (tag, body) = self.recv().await?;
             match tag {
-                b'S' => {
+                backend::PARAMETER_STATUS => {
                     let (name, value) = parse_parameter_status(&body)?;
                     self.vars.set(name, value);
                 }
-                b'E' => {
+                backend::ERROR_RESPONSE => {
                     let fields = parse_error_fields(&body)?;
                     failure = Some(ServerError::QueryFailed {
                         code: fields.code.unwrap_or("XX000").to_string(),
                         message: fields.message.unwrap_or("").to_string(),
                     });
                 }
-                b'Z' => {
+                backend::READY_FOR_QUERY => {
                     let status = body.first().copied();
                     return match failure {
                         Some(e) => Err(e),
-                        None if status == Some(b'I') => Ok(()),
+                        None if status == Some(status::IDLE) => Ok(()),
                         None => Err(ServerError::QueryFailed {
                             code: "25001".into(),
                             message: "internal query left a transaction open".into(),

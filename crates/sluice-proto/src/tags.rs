@@ -72,3 +72,9 @@ pub mod auth {
     pub const SASL_CONTINUE: i32 = 11;
     pub const SASL_FINAL: i32 = 12;
 }
+
+/// What a Describe or Close names (the byte before the name).
+pub mod target {
+    pub const STATEMENT: u8 = b'S';
+    pub const PORTAL: u8 = b'P';
+}

@@ -12,9 +12,11 @@ use sluice_proto::backend;
 use sluice_proto::fields::{parse_password_message, parse_sasl_initial_response};
 use sluice_proto::md5auth::{md5_secret, verify_md5_response};
 use sluice_proto::scram::{ScramError, ScramSecret, ScramServer};
+use sluice_proto::tags::frontend;
 use subtle::ConstantTimeEq;
 
 use super::io::{read_message, send, ClientError};
+use crate::errors::PoolerError;
 use crate::server::ServerCredential;
 use crate::settings::Settings;
 use crate::stream::Stream;
@@ -70,19 +72,14 @@ pub async fn authenticate(
             _ => Method::Md5,
         },
         AuthType::ScramSha256 => Method::Scram,
-        AuthType::Cert | AuthType::Hba => {
-            return Err(ClientError::fatal(
-                sluice_proto::SqlState::FEATURE_NOT_SUPPORTED,
-                "auth_type cert/hba is not supported by Sluice yet",
-            ))
-        }
+        AuthType::Cert | AuthType::Hba => return Err(PoolerError::AuthTypeUnsupported.into()),
     };
     let mut buf = BytesMut::new();
     match method {
         Method::Cleartext => {
             backend::authentication_cleartext(&mut buf);
             send(stream, &mut buf).await?;
-            let msg = read_message(stream, MAX_AUTH_MESSAGE, b'p').await?;
+            let msg = read_message(stream, MAX_AUTH_MESSAGE, frontend::PASSWORD).await?;
             let password = parse_password_message(&msg.body).map_err(ClientError::protocol)?;
             Ok(match secret {
                 Some(s) if verify_cleartext(user, s, password) => accepted(None),
@@ -93,7 +90,7 @@ pub async fn authenticate(
             let salt: [u8; 4] = rand::random();
             backend::authentication_md5(salt, &mut buf);
             send(stream, &mut buf).await?;
-            let msg = read_message(stream, MAX_AUTH_MESSAGE, b'p').await?;
+            let msg = read_message(stream, MAX_AUTH_MESSAGE, frontend::PASSWORD).await?;
             let response = parse_password_message(&msg.body).map_err(ClientError::protocol)?;
             let stored = match secret {
                 Some(Secret::Plain(p)) => Some(md5_secret(user, p)),
@@ -156,20 +153,17 @@ async fn scram_exchange(
     backend::authentication_sasl(&["SCRAM-SHA-256"], &mut buf);
     send(stream, &mut buf).await?;
 
-    let msg = read_message(stream, MAX_AUTH_MESSAGE, b'p').await?;
+    let msg = read_message(stream, MAX_AUTH_MESSAGE, frontend::PASSWORD).await?;
     let (mechanism, data) =
         parse_sasl_initial_response(&msg.body).map_err(ClientError::protocol)?;
     if mechanism != "SCRAM-SHA-256" {
-        return Err(ClientError::fatal(
-            sluice_proto::SqlState::PROTOCOL_VIOLATION,
-            "client selected an invalid SASL authentication mechanism",
-        ));
+        return Err(PoolerError::InvalidSaslMechanism.into());
     }
     let server_first = server.client_first(data).map_err(scram_protocol)?;
     backend::authentication_sasl_continue(&server_first, &mut buf);
     send(stream, &mut buf).await?;
 
-    let msg = read_message(stream, MAX_AUTH_MESSAGE, b'p').await?;
+    let msg = read_message(stream, MAX_AUTH_MESSAGE, frontend::PASSWORD).await?;
     match server.client_final(&msg.body) {
         Ok((server_final, client_key)) => {
             backend::authentication_sasl_final(&server_final, &mut buf);
@@ -186,8 +180,5 @@ async fn scram_exchange(
 }
 
 fn scram_protocol(e: ScramError) -> ClientError {
-    ClientError::fatal(
-        sluice_proto::SqlState::PROTOCOL_VIOLATION,
-        format!("malformed SCRAM message: {e}"),
-    )
+    PoolerError::MalformedScram(e.to_string()).into()
 }

@@ -6,6 +6,7 @@ use sluice_proto::frame::{parse_header, Message, HEADER_LEN};
 use sluice_proto::{PgError, ProtoError, SqlState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::errors::PoolerError;
 use crate::stream::Stream;
 
 /// Why a client session ends early.
@@ -35,6 +36,12 @@ impl ClientError {
     }
 }
 
+impl From<PoolerError> for ClientError {
+    fn from(e: PoolerError) -> Self {
+        ClientError::Fatal(e.to_pg())
+    }
+}
+
 impl From<std::io::Error> for ClientError {
     fn from(e: std::io::Error) -> Self {
         ClientError::Gone(e)
@@ -61,14 +68,11 @@ pub async fn read_message(
         .map_err(ClientError::protocol)?
         .ok_or(ClientError::protocol(ProtoError::Malformed("short header")))?;
     if parsed.tag != tag {
-        return Err(ClientError::fatal(
-            SqlState::PROTOCOL_VIOLATION,
-            format!(
-                "expected message type '{}', got '{}'",
-                tag as char,
-                char::from(parsed.tag).escape_default()
-            ),
-        ));
+        return Err(PoolerError::UnexpectedMessage {
+            expected: tag,
+            got: parsed.tag,
+        }
+        .into());
     }
     let mut body = vec![0u8; parsed.body_len];
     stream.read_exact(&mut body).await?;

@@ -13,12 +13,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
+use sluice_proto::tags::status;
 use sluice_proto::{backend, SqlState};
 
 use self::auth::AuthResult;
 use self::io::{report, send, ClientError};
 use self::session::Session;
 use self::startup::{check_startup, read_opening, Opening};
+use crate::errors::PoolerError;
 use crate::params::VarCache;
 use crate::registry::{ClientHandle, ClientInfo};
 use crate::shared::{RunState, Shared};
@@ -48,7 +50,7 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
     .await;
     let msg = match opening {
         Err(_) => {
-            let e = ClientError::fatal(SqlState::PROTOCOL_VIOLATION, "client_login_timeout");
+            let e = ClientError::from(PoolerError::ClientLoginTimeout);
             close(&mut stream, &e, &addr, port, started).await;
             return;
         }
@@ -75,15 +77,9 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
     let count = shared.clients.fetch_add(1, Ordering::AcqRel) + 1;
     let _count = ClientCount(&shared);
     let result: Result<(), ClientError> = if count > general.max_client_conn {
-        Err(ClientError::fatal(
-            SqlState::TOO_MANY_CONNECTIONS,
-            "no more connections allowed (max_client_conn)",
-        ))
+        Err(PoolerError::TooManyClients.into())
     } else if shared.run_state() != RunState::Running {
-        Err(ClientError::fatal(
-            SqlState::ADMIN_SHUTDOWN,
-            "pooler is shutting down",
-        ))
+        Err(PoolerError::PoolerShuttingDown.into())
     } else {
         let login = tokio::time::timeout(
             general.client_login_timeout,
@@ -93,10 +89,7 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
         )
         .await;
         match login {
-            Err(_) => Err(ClientError::fatal(
-                SqlState::PROTOCOL_VIOLATION,
-                "client_login_timeout",
-            )),
+            Err(_) => Err(PoolerError::ClientLoginTimeout.into()),
             Ok(Err(e)) => Err(e),
             Ok(Ok(parts)) => {
                 let handle = register(&shared, &stream, &parts);
@@ -232,16 +225,10 @@ async fn login(
         }
     };
     let Some(db) = settings.database(&request.database) else {
-        return Err(ClientError::fatal(
-            SqlState::INVALID_CATALOG_NAME,
-            format!("no such database: {}", request.database),
-        ));
+        return Err(PoolerError::NoSuchDatabase(request.database.clone()).into());
     };
     if shared.admin.is_disabled(&db.name) {
-        return Err(ClientError::fatal(
-            SqlState::PROTOCOL_VIOLATION,
-            format!("database \"{}\" is disabled", db.name),
-        ));
+        return Err(PoolerError::DatabaseDisabled(db.name.clone()).into());
     }
     let pool = shared.pool_for(&db, &request.user);
     if let Some(credential) = pass_through {
@@ -262,10 +249,8 @@ async fn login(
                 .await
                 .map_err(|e| ClientError::Fatal(e.to_client_error()))?;
             server.release_unused();
-            pool.welcome().ok_or(ClientError::fatal(
-                SqlState::CONNECTION_FAILURE,
-                "server sent no parameters",
-            ))?
+            pool.welcome()
+                .ok_or(ClientError::from(PoolerError::ServerSentNoParameters))?
         }
     };
     let mut vars = request.vars;
@@ -276,7 +261,7 @@ async fn login(
     }
     let cancel = shared.cancels.register();
     backend::backend_key_data(cancel.key, &mut buf);
-    backend::ready_for_query(b'I', &mut buf);
+    backend::ready_for_query(status::IDLE, &mut buf);
     send(stream, &mut buf).await?;
     pool.stats.add(&pool.stats.client_login_count, 1);
     Ok(LoggedIn {

@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use sluice_config::PoolMode;
-use sluice_proto::SqlState;
+use sluice_proto::tags::frontend;
 use tokio::sync::watch;
 use tokio_util::io::poll_read_buf;
 
 use super::io::ClientError;
 use super::tracker::{LinkState, Tracker};
 use crate::cancel::{CancelTarget, Registration};
+use crate::errors::PoolerError;
 use crate::params::VarCache;
 use crate::pool::{Pool, PoolConfig, PooledServer};
 use crate::prepared::{ClientStatements, Counts, LinkStatements, Statements};
@@ -166,7 +167,7 @@ impl Session {
                 ready = self.stream.readable() => ready?,
                 () = shutdown.as_mut() => return Err(shutting_down()),
                 () = idle_timer(idle_timeout) => {
-                    return Err(ClientError::fatal(SqlState::PROTOCOL_VIOLATION, "client_idle_timeout"));
+                    return Err(PoolerError::ClientIdleTimeout.into());
                 }
             }
             // Through poll_read (not try_read), so that a short read
@@ -185,7 +186,7 @@ impl Session {
                 // Readiness was stale: wait again, holding nothing.
                 None => self.first = BytesMut::new(),
                 Some(Ok(0)) => return Ok(false),
-                Some(Ok(_)) if self.first[0] == b'X' => return Ok(false),
+                Some(Ok(_)) if self.first[0] == frontend::TERMINATE => return Ok(false),
                 Some(Ok(_)) => return Ok(true),
                 Some(Err(e)) => return Err(e.into()),
             }
@@ -209,10 +210,7 @@ impl Session {
                 Some(set) => {
                     if let Err(e) = Box::pin(conn.simple_query(&set)).await {
                         tracing::warn!("could not set tracked parameters: {e}");
-                        return LinkEnd::Failed(ClientError::fatal(
-                            SqlState::PROTOCOL_VIOLATION,
-                            "invalid server parameter",
-                        ));
+                        return LinkEnd::Failed(PoolerError::InvalidServerParameter.into());
                     }
                 }
                 None => conn.vars_agree_with = Some(agreement),
@@ -283,10 +281,7 @@ impl Session {
         match event {
             Ok(PumpEvent::ReleasePoint(clean)) => LinkEnd::Released(clean),
             Ok(PumpEvent::ServerStopped) if tracker.refused_transaction => {
-                LinkEnd::Failed(ClientError::fatal(
-                    SqlState::PROTOCOL_VIOLATION,
-                    "transaction blocks not allowed in statement pooling mode",
-                ))
+                LinkEnd::Failed(PoolerError::StatementModeTransaction.into())
             }
             Ok(PumpEvent::ClientStopped)
             | Ok(PumpEvent::ClientEof)
@@ -518,10 +513,7 @@ async fn relay_with_timers(
                 // Fire only if nothing moved during a whole tick.
                 let quiet = seen == (tracker.client_messages, tracker.queries);
                 if quiet && tracker.idle_in_transaction() && !limits.idle_transaction_timeout.is_zero() {
-                    return RelayEnd::Timer(ClientError::fatal(
-                        SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
-                        "idle transaction timeout",
-                    ));
+                    return RelayEnd::Timer(PoolerError::IdleTransactionTimeout.into());
                 }
                 if !quiet {
                     cancel_sent = false;
@@ -531,10 +523,7 @@ async fn relay_with_timers(
                         // Neither the query nor our cancel was answered for
                         // a whole tick (a hung or unreachable server): drop
                         // it and tell the client, as PgBouncer does.
-                        return RelayEnd::Timer(ClientError::fatal(
-                            SqlState::PROTOCOL_VIOLATION,
-                            "query timeout",
-                        ));
+                        return RelayEnd::Timer(PoolerError::QueryTimeout.into());
                     };
                     cancel_sent = true;
                     let target = CancelTarget { route: route.clone(), key };
@@ -550,9 +539,9 @@ async fn relay_with_timers(
 }
 
 fn server_crashed() -> ClientError {
-    ClientError::fatal(SqlState::CONNECTION_FAILURE, "server conn crashed?")
+    PoolerError::ServerConnCrashed.into()
 }
 
 fn shutting_down() -> ClientError {
-    ClientError::fatal(SqlState::ADMIN_SHUTDOWN, "server shutting down")
+    PoolerError::ServerShuttingDown.into()
 }

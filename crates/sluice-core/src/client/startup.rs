@@ -4,10 +4,11 @@
 
 use bytes::BytesMut;
 use sluice_proto::startup::{decode_startup, StartupMessage, StartupPacket, MAX_STARTUP_PACKET};
-use sluice_proto::{ProtoError, SqlState};
+use sluice_proto::ProtoError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::io::ClientError;
+use crate::errors::PoolerError;
 use crate::params::{parse_options, VarCache};
 use crate::stream::Stream;
 
@@ -75,12 +76,7 @@ pub fn check_startup(
 ) -> Result<LoginRequest, ClientError> {
     let user = match msg.get("user") {
         Some(u) if !u.is_empty() => u.to_string(),
-        _ => {
-            return Err(ClientError::fatal(
-                SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
-                "no username supplied",
-            ))
-        }
+        _ => return Err(PoolerError::NoUsername.into()),
     };
     let database = match msg.get("database") {
         Some(d) if !d.is_empty() => d.to_string(),
@@ -137,8 +133,5 @@ impl LoginRequest {
 }
 
 fn unsupported(name: &str) -> ClientError {
-    ClientError::fatal(
-        SqlState::PROTOCOL_VIOLATION,
-        format!("unsupported startup parameter: {name}"),
-    )
+    PoolerError::UnsupportedStartupParameter(name.to_string()).into()
 }

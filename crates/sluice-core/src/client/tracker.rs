@@ -10,6 +10,7 @@
 use bytes::BytesMut;
 use sluice_config::PoolMode;
 use sluice_proto::fields::parse_parameter_status;
+use sluice_proto::tags::{backend as B, frontend as F, status};
 use sluice_proto::ProtoError;
 
 use std::time::Instant;
@@ -51,12 +52,16 @@ impl Tracker {
 
     /// Nothing owed and nothing half-done: the server is idle.
     pub fn is_clean(&self) -> bool {
-        self.owed == 0 && !self.unsynced && self.last_ready == Some(b'I')
+        self.owed == 0 && !self.unsynced && self.last_ready == Some(status::IDLE)
     }
 
     /// Idle inside a transaction block, waiting for the client.
     pub fn idle_in_transaction(&self) -> bool {
-        self.owed == 0 && matches!(self.last_ready, Some(b'T') | Some(b'E'))
+        self.owed == 0
+            && matches!(
+                self.last_ready,
+                Some(status::IN_TRANSACTION | status::FAILED_TRANSACTION)
+            )
     }
 
     /// A client message went to the server: a new request starts its
@@ -77,7 +82,7 @@ impl Tracker {
         }
         self.last_ready = Some(status);
         self.queries += 1;
-        if status == b'I' {
+        if status == status::IDLE {
             self.xacts += 1;
         }
     }
@@ -102,7 +107,7 @@ impl LinkPolicy for LinkState<'_> {
     }
 
     fn client_cap(&self, tag: u8) -> usize {
-        if tag == b'P' && self.statements.is_some() {
+        if tag == F::PARSE && self.statements.is_some() {
             MAX_REWRITTEN_PARSE
         } else {
             MAX_INSPECTED
@@ -126,17 +131,17 @@ impl LinkPolicy for LinkState<'_> {
         let t = &mut *self.tracker;
         let quiet = t.owed == 0 && !t.unsynced;
         t.client_messages += 1;
-        if tag != b'X' {
+        if tag != F::TERMINATE {
             t.request();
         }
         match tag {
-            b'X' => return Ok(Verdict::Stop),
-            b'Q' | b'F' => t.owed += 1,
-            b'S' => {
+            F::TERMINATE => return Ok(Verdict::Stop),
+            F::QUERY | F::FUNCTION_CALL => t.owed += 1,
+            F::SYNC => {
                 t.owed += 1;
                 t.unsynced = false;
             }
-            b'P' | b'B' | b'D' | b'E' | b'C' => t.unsynced = true,
+            F::PARSE | F::BIND | F::DESCRIBE | F::EXECUTE | F::CLOSE => t.unsynced = true,
             _ => {}
         }
         t.last_ready = None;
@@ -148,7 +153,7 @@ impl LinkPolicy for LinkState<'_> {
 
     fn server_wants(&self, tag: u8, body_len: usize, _seen: &[u8]) -> usize {
         let own = match tag {
-            b'Z' | b'S' => body_len,
+            B::READY_FOR_QUERY | B::PARAMETER_STATUS => body_len,
             _ => 0,
         };
         let theirs = self
@@ -200,14 +205,14 @@ impl LinkState<'_> {
     fn track_server(&mut self, tag: u8, body: &[u8]) -> Result<Verdict, ProtoError> {
         let t = &mut *self.tracker;
         match tag {
-            b'Z' => {
+            B::READY_FOR_QUERY => {
                 let status = *body
                     .first()
                     .ok_or(ProtoError::Malformed("empty ReadyForQuery"))?;
                 if t.owed == 0 {
                     return Err(ProtoError::Malformed("unsolicited ReadyForQuery"));
                 }
-                if self.mode == PoolMode::Statement && status != b'I' {
+                if self.mode == PoolMode::Statement && status != status::IDLE {
                     // As PgBouncer: the client gets the error instead of
                     // this ReadyForQuery, and the server is closed.
                     t.refused_transaction = true;
@@ -215,7 +220,7 @@ impl LinkState<'_> {
                 }
                 t.ready(status);
             }
-            b'S' => {
+            B::PARAMETER_STATUS => {
                 let (name, value) = parse_parameter_status(body)?;
                 self.client_vars.set(name, value);
                 self.server_vars.set(name, value);

@@ -23,13 +23,15 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::{BufMut, BytesMut};
-use sluice_proto::{PgError, ProtoError, SqlState};
+use sluice_proto::{PgError, ProtoError};
 
 use super::cache::{ServerStatements, SlotState};
 use super::client::ClientStatements;
 use super::messages::{self as m, Deallocate};
 use super::registry::{Registry, Statement};
+use crate::errors::PoolerError;
 use crate::relay::{Verdict, MAX_INSPECTED};
+use sluice_proto::tags::{backend as B, frontend as F, status, target};
 
 /// Bytes of a Query or unnamed Parse looked at to spot a DEALLOCATE, and
 /// of a CommandComplete to spot DISCARD ALL / DEALLOCATE ALL.
@@ -136,7 +138,7 @@ impl Default for LinkStatements {
             queue: VecDeque::new(),
             skipping: false,
             // Links start on an idle server.
-            status: b'I',
+            status: status::IDLE,
             segment: 0,
             resolved: 0,
             uncertain: Vec::new(),
@@ -155,7 +157,7 @@ impl LinkStatements {
             self.queue = VecDeque::new();
         }
         self.skipping = false;
-        self.status = b'I';
+        self.status = status::IDLE;
         self.segment = 0;
         self.resolved = 0;
         self.uncertain.clear();
@@ -191,7 +193,7 @@ impl Statements<'_> {
     /// Body bytes of a client message to gather.
     pub fn client_wants(&self, tag: u8, body_len: usize, seen: &[u8]) -> usize {
         match tag {
-            b'P' => match seen.first() {
+            F::PARSE => match seen.first() {
                 None => body_len.min(1),
                 // Unnamed: streams, unless it may be a DEALLOCATE.
                 Some(0) => {
@@ -208,9 +210,9 @@ impl Statements<'_> {
                 }
                 Some(_) => body_len,
             },
-            b'B' => body_len.min(MAX_INSPECTED),
-            b'D' | b'C' => body_len,
-            b'Q' => {
+            F::BIND => body_len.min(MAX_INSPECTED),
+            F::DESCRIBE | F::CLOSE => body_len,
+            F::QUERY => {
                 let peek = body_len.min(PEEK);
                 if seen.len() < peek {
                     peek
@@ -229,8 +231,8 @@ impl Statements<'_> {
     /// Body bytes of a server message to gather.
     pub fn server_wants(&self, tag: u8, body_len: usize) -> usize {
         match tag {
-            b'E' => body_len.min(MAX_INSPECTED),
-            b'C' => body_len.min(PEEK),
+            B::ERROR_RESPONSE => body_len.min(MAX_INSPECTED),
+            B::COMMAND_COMPLETE => body_len.min(PEEK),
             _ => 0,
         }
     }
@@ -270,7 +272,7 @@ impl Statements<'_> {
         if self.link.skipping {
             return false;
         }
-        if tag == b'Q' && self.deallocate_waits(body) {
+        if tag == F::QUERY && self.deallocate_waits(body) {
             return true;
         }
         let (resolved, current) = (self.link.resolved, self.link.segment);
@@ -283,11 +285,11 @@ impl Statements<'_> {
             return false;
         }
         let name = match tag {
-            b'P' => m::split_cstr(body).ok().map(|(n, _)| n),
-            b'B' => m::parse_bind_names(body).ok().map(|(_, n, _)| n),
-            b'D' | b'C' => m::parse_target(body)
+            F::PARSE => m::split_cstr(body).ok().map(|(n, _)| n),
+            F::BIND => m::parse_bind_names(body).ok().map(|(_, n, _)| n),
+            F::DESCRIBE | F::CLOSE => m::parse_target(body)
                 .ok()
-                .filter(|(kind, _)| *kind == b'S')
+                .filter(|(kind, _)| *kind == target::STATEMENT)
                 .map(|(_, n)| n),
             _ => None,
         };
@@ -302,8 +304,8 @@ impl Statements<'_> {
             // A DEALLOCATE in a query or an unnamed Parse.
             _ => {
                 let text = match tag {
-                    b'Q' => Some(body),
-                    b'P' => m::parse_parse(body)
+                    F::QUERY => Some(body),
+                    F::PARSE => m::parse_parse(body)
                         .ok()
                         .and_then(|(_, key)| m::split_cstr(key).ok())
                         .map(|(query, _)| query),
@@ -349,7 +351,7 @@ impl Statements<'_> {
     ) -> Result<Verdict, ProtoError> {
         if self.link.skipping {
             // The server ignores all of it up to the Sync; so do we.
-            if tag == b'S' {
+            if tag == F::SYNC {
                 self.link.skipping = false;
                 let epoch = self.client.epoch();
                 self.push(Pending::Ready { epoch });
@@ -357,20 +359,20 @@ impl Statements<'_> {
             return Ok(Verdict::Forward);
         }
         match tag {
-            b'P' => self.on_parse(body_len, body, out),
-            b'B' => self.on_bind(body_len, body, out),
-            b'D' => self.on_describe(body, out),
-            b'C' => self.on_close(body),
-            b'E' => {
-                self.pass(b'E', None, None);
+            F::PARSE => self.on_parse(body_len, body, out),
+            F::BIND => self.on_bind(body_len, body, out),
+            F::DESCRIBE => self.on_describe(body, out),
+            F::CLOSE => self.on_close(body),
+            F::EXECUTE => {
+                self.pass(F::EXECUTE, None, None);
                 Ok(Verdict::Forward)
             }
-            b'S' | b'F' => {
+            F::SYNC | F::FUNCTION_CALL => {
                 let epoch = self.client.epoch();
                 self.push(Pending::Ready { epoch });
                 Ok(Verdict::Forward)
             }
-            b'Q' => Ok(self.on_query(body_len, body, out, quiet)),
+            F::QUERY => Ok(self.on_query(body_len, body, out, quiet)),
             _ => Ok(Verdict::Forward),
         }
     }
@@ -389,13 +391,10 @@ impl Statements<'_> {
         if self.client.get(name).is_some() {
             // As Postgres: the text is parsed first (a syntax error wins),
             // then 42P05, and the server skips to Sync.
-            let error = PgError::error(
-                SqlState::DUPLICATE_PREPARED_STATEMENT,
-                format!("prepared statement \"{}\" already exists", lossy(name)),
-            );
+            let error = PoolerError::PreparedStatementExists(lossy(name)).to_pg();
             m::put_parse(out, b"", key);
             self.push(Pending::Probe);
-            m::put_target(out, b'D', b'S', NO_SUCH_STATEMENT);
+            m::put_target(out, F::DESCRIBE, target::STATEMENT, NO_SUCH_STATEMENT);
             self.push(Pending::FailWith(Box::new(error)));
             return Ok(Verdict::Replace);
         }
@@ -409,7 +408,7 @@ impl Statements<'_> {
         let slot = self.server.touch(statement.id);
         // In a failed transaction Postgres refuses a Parse (25P02): let
         // the server answer it then.
-        if self.present(slot) && self.link.status != b'E' {
+        if self.present(slot) && self.link.status != status::FAILED_TRANSACTION {
             self.push(Pending::Fake {
                 kind: Fake::ParseComplete,
                 undo,
@@ -434,7 +433,7 @@ impl Statements<'_> {
             key.extend_from_slice(rest);
             m::put_parse(out, b"", &key);
             self.pass(
-                b'P',
+                F::PARSE,
                 None,
                 Some(Box::new(UndoKind::Restore {
                     name: name.into(),
@@ -452,7 +451,7 @@ impl Statements<'_> {
                 self.link.reset_segment = Some(self.link.segment);
             }
         }
-        self.pass(b'P', None, None);
+        self.pass(F::PARSE, None, None);
         Verdict::Forward
     }
 
@@ -481,14 +480,14 @@ impl Statements<'_> {
     ) -> Result<Verdict, ProtoError> {
         let (portal, name, after) = m::parse_bind_names(body)?;
         if name.is_empty() {
-            self.pass(b'B', None, None);
+            self.pass(F::BIND, None, None);
             return Ok(Verdict::Forward);
         }
         self.link.counts.binds += 1;
         let Some(statement) = self.client.get(name).cloned() else {
             // Unknown to the client: the server says 26000 with the
             // client's own name, exactly as Postgres would.
-            self.pass(b'B', None, None);
+            self.pass(F::BIND, None, None);
             return Ok(Verdict::Forward);
         };
         self.ensure(&statement, out);
@@ -501,21 +500,21 @@ impl Statements<'_> {
             &statement.name,
             after,
         );
-        self.pass(b'B', Some(statement), None);
+        self.pass(F::BIND, Some(statement), None);
         Ok(Verdict::Replace)
     }
 
     fn on_describe(&mut self, body: &[u8], out: &mut BytesMut) -> Result<Verdict, ProtoError> {
         let (kind, name) = m::parse_target(body)?;
-        if kind == b'S' && !name.is_empty() {
+        if kind == target::STATEMENT && !name.is_empty() {
             if let Some(statement) = self.client.get(name).cloned() {
                 self.ensure(&statement, out);
-                m::put_target(out, b'D', b'S', &statement.name);
-                self.pass(b'D', Some(statement), None);
+                m::put_target(out, F::DESCRIBE, target::STATEMENT, &statement.name);
+                self.pass(F::DESCRIBE, Some(statement), None);
                 return Ok(Verdict::Replace);
             }
         }
-        self.pass(b'D', None, None);
+        self.pass(F::DESCRIBE, None, None);
         Ok(Verdict::Forward)
     }
 
@@ -523,7 +522,7 @@ impl Statements<'_> {
     /// copy for others.
     fn on_close(&mut self, body: &[u8]) -> Result<Verdict, ProtoError> {
         let (kind, name) = m::parse_target(body)?;
-        if kind == b'S' && !name.is_empty() {
+        if kind == target::STATEMENT && !name.is_empty() {
             self.changed(name);
             let undo = self.client.take(name).map(|(statement, token)| {
                 Box::new(UndoKind::Restore {
@@ -538,7 +537,7 @@ impl Statements<'_> {
             });
             return Ok(Verdict::Replace);
         }
-        self.pass(b'C', None, None);
+        self.pass(F::CLOSE, None, None);
         Ok(Verdict::Forward)
     }
 
@@ -564,7 +563,7 @@ impl Statements<'_> {
                 if quiet && self.link.queue.is_empty() {
                     // In a failed transaction Postgres refuses any
                     // statement (25P02): let the server say so.
-                    if self.link.status == b'E' {
+                    if self.link.status == status::FAILED_TRANSACTION {
                         self.push(Pending::Ready { epoch });
                         return Verdict::Forward;
                     }
@@ -578,7 +577,7 @@ impl Statements<'_> {
                 if self.server.remove(statement.id).is_some() {
                     self.client.remove(&name);
                     let sql = deallocate_sql(&statement);
-                    out.put_u8(b'Q');
+                    out.put_u8(F::QUERY);
                     out.put_u32(u32::try_from(sql.len() + 5).unwrap_or(u32::MAX));
                     out.put_slice(sql.as_bytes());
                     out.put_u8(0);
@@ -610,12 +609,12 @@ impl Statements<'_> {
         // A stale copy is replaced, not counted against the others.
         self.server.remove(statement.id);
         for victim in self.server.make_room(self.max) {
-            m::put_target(out, b'C', b'S', &victim.name);
+            m::put_target(out, F::CLOSE, target::STATEMENT, &victim.name);
             self.push(Pending::HiddenClose);
         }
         // Closing a name that does not exist is no error; closing first
         // means a copy we lost track of can never fail our Parse (42P05).
-        m::put_target(out, b'C', b'S', &statement.name);
+        m::put_target(out, F::CLOSE, target::STATEMENT, &statement.name);
         self.push(Pending::HiddenClose);
         m::put_parse(out, &statement.name, &statement.key);
         self.server
@@ -637,8 +636,8 @@ impl Statements<'_> {
                 break;
             };
             match kind {
-                Fake::ParseComplete => m::put_empty(out, b'1'),
-                Fake::CloseComplete => m::put_empty(out, b'3'),
+                Fake::ParseComplete => m::put_empty(out, B::PARSE_COMPLETE),
+                Fake::CloseComplete => m::put_empty(out, B::CLOSE_COMPLETE),
                 Fake::Deallocated => {
                     m::put_command_complete(out, "DEALLOCATE");
                     m::put_ready(out, self.link.status);
@@ -658,23 +657,25 @@ impl Statements<'_> {
         out: &mut BytesMut,
     ) -> Result<Verdict, ProtoError> {
         match tag {
-            b'N' | b'S' | b'A' => return Ok(Verdict::Forward),
-            b'Z' => {
+            B::NOTICE_RESPONSE | B::PARAMETER_STATUS | B::NOTIFICATION_RESPONSE => {
+                return Ok(Verdict::Forward)
+            }
+            B::READY_FOR_QUERY => {
                 if let Some(status) = body.first() {
                     self.link.status = *status;
                 }
                 self.end_at_ready()?;
                 return Ok(Verdict::Forward);
             }
-            b'E' => return Ok(self.on_error(body_len, body, out)),
-            b'C' if body.len() == body_len => self.on_command_complete(body),
+            B::ERROR_RESPONSE => return Ok(self.on_error(body_len, body, out)),
+            B::COMMAND_COMPLETE if body.len() == body_len => self.on_command_complete(body),
             _ => {}
         }
         let Some(head) = self.link.queue.front() else {
             return Ok(Verdict::Forward);
         };
         let ends_head = match (tag, head) {
-            (b'1', Pending::ServerParse { .. }) => {
+            (B::PARSE_COMPLETE, Pending::ServerParse { .. }) => {
                 if let Some(Pending::ServerParse {
                     statement, hidden, ..
                 }) = self.link.queue.pop_front()
@@ -686,15 +687,25 @@ impl Statements<'_> {
                 }
                 return Ok(Verdict::Forward);
             }
-            (b'3', Pending::HiddenClose) | (b'1', Pending::Probe) => {
+            (B::CLOSE_COMPLETE, Pending::HiddenClose) | (B::PARSE_COMPLETE, Pending::Probe) => {
                 self.link.queue.pop_front();
                 return Ok(Verdict::Replace);
             }
-            (b'1', Pending::Pass { tag: b'P', .. })
-            | (b'2', Pending::Pass { tag: b'B', .. })
-            | (b'3', Pending::Pass { tag: b'C', .. })
-            | (b'T' | b'n', Pending::Pass { tag: b'D', .. })
-            | (b'C' | b'I' | b's', Pending::Pass { tag: b'E', .. }) => true,
+            (B::PARSE_COMPLETE, Pending::Pass { tag: F::PARSE, .. })
+            | (B::BIND_COMPLETE, Pending::Pass { tag: F::BIND, .. })
+            | (B::CLOSE_COMPLETE, Pending::Pass { tag: F::CLOSE, .. })
+            | (
+                B::ROW_DESCRIPTION | B::NO_DATA,
+                Pending::Pass {
+                    tag: F::DESCRIBE, ..
+                },
+            )
+            | (
+                B::COMMAND_COMPLETE | B::EMPTY_QUERY_RESPONSE | B::PORTAL_SUSPENDED,
+                Pending::Pass {
+                    tag: F::EXECUTE, ..
+                },
+            ) => true,
             _ => false,
         };
         if ends_head {
@@ -847,9 +858,11 @@ impl Statements<'_> {
 /// the server's statements matters to it).
 fn names_a_statement(tag: u8, body: &[u8]) -> bool {
     match tag {
-        b'P' => !matches!(body.first(), None | Some(0)),
-        b'B' => m::parse_bind_names(body).is_ok_and(|(_, n, _)| !n.is_empty()),
-        b'D' | b'C' => m::parse_target(body).is_ok_and(|(k, n)| k == b'S' && !n.is_empty()),
+        F::PARSE => !matches!(body.first(), None | Some(0)),
+        F::BIND => m::parse_bind_names(body).is_ok_and(|(_, n, _)| !n.is_empty()),
+        F::DESCRIBE | F::CLOSE => {
+            m::parse_target(body).is_ok_and(|(k, n)| k == target::STATEMENT && !n.is_empty())
+        }
         _ => false,
     }
 }

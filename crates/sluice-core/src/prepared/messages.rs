@@ -7,6 +7,7 @@
 //! malformed body is a `ProtoError` (the client gets 08P01).
 
 use bytes::{BufMut, BytesMut};
+use sluice_proto::tags::{backend, frontend};
 use sluice_proto::ProtoError;
 
 /// Split a NUL-terminated byte string off the front of `body`.
@@ -67,7 +68,7 @@ fn message(out: &mut BytesMut, tag: u8, body: impl FnOnce(&mut BytesMut)) {
 
 /// Parse of `key` (query, types) under `name`.
 pub fn put_parse(out: &mut BytesMut, name: &[u8], key: &[u8]) {
-    message(out, b'P', |b| {
+    message(out, frontend::PARSE, |b| {
         b.put_slice(name);
         b.put_u8(0);
         b.put_slice(key);
@@ -96,7 +97,7 @@ pub fn put_renamed_bind(
     after_names: usize,
 ) {
     let new_body = body_len - old_name_len + new_name.len();
-    out.put_u8(b'B');
+    out.put_u8(frontend::BIND);
     out.put_u32(u32::try_from(new_body + 4).unwrap_or(u32::MAX));
     out.put_slice(portal);
     out.put_u8(0);
@@ -113,14 +114,14 @@ pub fn put_empty(out: &mut BytesMut, tag: u8) {
 
 /// CommandComplete with `tag`.
 pub fn put_command_complete(out: &mut BytesMut, tag: &str) {
-    message(out, b'C', |b| {
+    message(out, backend::COMMAND_COMPLETE, |b| {
         b.put_slice(tag.as_bytes());
         b.put_u8(0);
     });
 }
 
 pub fn put_ready(out: &mut BytesMut, status: u8) {
-    message(out, b'Z', |b| b.put_u8(status));
+    message(out, backend::READY_FOR_QUERY, |b| b.put_u8(status));
 }
 
 /// The SQLSTATE (`C` field) of an ErrorResponse body, if it is among the
@@ -132,6 +133,7 @@ pub fn error_code(body: &[u8]) -> Option<&[u8]> {
             return None;
         }
         let (value, next) = split_cstr(after).ok()?;
+        // The SQLSTATE field.
         if field == b'C' {
             return Some(value);
         }

@@ -11,6 +11,7 @@ use std::fmt;
 use bytes::{BufMut, BytesMut};
 
 use crate::startup::CancelKey;
+use crate::tags::{backend, field};
 use crate::wire::{put_cstr, write_message};
 use crate::SqlState;
 
@@ -102,23 +103,23 @@ impl PgError {
     /// Append an ErrorResponse (`E`) with fields S, V, C, M and, when set,
     /// D and H.
     pub fn encode(&self, buf: &mut BytesMut) {
-        self.encode_as(b'E', buf);
+        self.encode_as(backend::ERROR_RESPONSE, buf);
     }
 
     /// Append the same fields as a NoticeResponse (`N`).
     pub fn encode_notice(&self, buf: &mut BytesMut) {
-        self.encode_as(b'N', buf);
+        self.encode_as(backend::NOTICE_RESPONSE, buf);
     }
 
     fn encode_as(&self, tag: u8, buf: &mut BytesMut) {
         write_message(buf, tag, |buf| {
             let fields = [
-                (b'S', Some(self.severity.as_str())),
-                (b'V', Some(self.severity.as_str())),
-                (b'C', Some(self.code.code())),
-                (b'M', Some(self.message.as_str())),
-                (b'D', self.detail.as_deref()),
-                (b'H', self.hint.as_deref()),
+                (field::SEVERITY_LOCALIZED, Some(self.severity.as_str())),
+                (field::SEVERITY, Some(self.severity.as_str())),
+                (field::CODE, Some(self.code.code())),
+                (field::MESSAGE, Some(self.message.as_str())),
+                (field::DETAIL, self.detail.as_deref()),
+                (field::HINT, self.hint.as_deref()),
             ];
             for (field, value) in fields {
                 if let Some(value) = value {
@@ -148,7 +149,7 @@ const AUTH_SASL_CONTINUE: i32 = 11;
 const AUTH_SASL_FINAL: i32 = 12;
 
 fn authentication(code: i32, data: &[u8], buf: &mut BytesMut) {
-    write_message(buf, b'R', |buf| {
+    write_message(buf, backend::AUTHENTICATION, |buf| {
         buf.put_i32(code);
         buf.put_slice(data);
     });
@@ -171,7 +172,7 @@ pub fn authentication_md5(salt: [u8; 4], buf: &mut BytesMut) {
 
 /// AuthenticationSASL listing `mechanisms`.
 pub fn authentication_sasl(mechanisms: &[&str], buf: &mut BytesMut) {
-    write_message(buf, b'R', |buf| {
+    write_message(buf, backend::AUTHENTICATION, |buf| {
         buf.put_i32(AUTH_SASL);
         for mechanism in mechanisms {
             put_cstr(buf, mechanism);
@@ -192,7 +193,7 @@ pub fn authentication_sasl_final(data: &[u8], buf: &mut BytesMut) {
 
 /// ParameterStatus.
 pub fn parameter_status(name: &str, value: &str, buf: &mut BytesMut) {
-    write_message(buf, b'S', |buf| {
+    write_message(buf, backend::PARAMETER_STATUS, |buf| {
         put_cstr(buf, name);
         put_cstr(buf, value);
     });
@@ -200,7 +201,7 @@ pub fn parameter_status(name: &str, value: &str, buf: &mut BytesMut) {
 
 /// BackendKeyData.
 pub fn backend_key_data(key: CancelKey, buf: &mut BytesMut) {
-    write_message(buf, b'K', |buf| {
+    write_message(buf, backend::BACKEND_KEY_DATA, |buf| {
         buf.put_i32(key.pid);
         buf.put_i32(key.secret);
     });
@@ -208,7 +209,7 @@ pub fn backend_key_data(key: CancelKey, buf: &mut BytesMut) {
 
 /// ReadyForQuery with transaction status `I`, `T` or `E`.
 pub fn ready_for_query(status: u8, buf: &mut BytesMut) {
-    write_message(buf, b'Z', |buf| buf.put_u8(status));
+    write_message(buf, backend::READY_FOR_QUERY, |buf| buf.put_u8(status));
 }
 
 /// NegotiateProtocolVersion: the newest 3.x minor version supported and the
@@ -219,7 +220,7 @@ pub fn ready_for_query(status: u8, buf: &mut BytesMut) {
 /// libpq reads it that way, so that is what goes on the wire. Passing either
 /// the bare minor or the full version number works.
 pub fn negotiate_protocol_version(newest_minor: u32, unrecognized: &[&str], buf: &mut BytesMut) {
-    write_message(buf, b'v', |buf| {
+    write_message(buf, backend::NEGOTIATE_PROTOCOL_VERSION, |buf| {
         buf.put_u32((3 << 16) | newest_minor);
         buf.put_i32(i32::try_from(unrecognized.len()).unwrap_or(i32::MAX));
         for option in unrecognized {
@@ -246,7 +247,7 @@ fn count_i16(n: usize) -> i16 {
 /// RowDescription (`T`).
 pub fn row_description(fields: &[FieldDescription<'_>], buf: &mut BytesMut) {
     let count = count_i16(fields.len());
-    write_message(buf, b'T', |buf| {
+    write_message(buf, backend::ROW_DESCRIPTION, |buf| {
         buf.put_i16(count);
         for field in fields.iter().take(count as usize) {
             put_cstr(buf, field.name);
@@ -263,7 +264,7 @@ pub fn row_description(fields: &[FieldDescription<'_>], buf: &mut BytesMut) {
 /// DataRow (`D`): each value in text format, `None` for NULL.
 pub fn data_row(values: &[Option<&[u8]>], buf: &mut BytesMut) {
     let count = count_i16(values.len());
-    write_message(buf, b'D', |buf| {
+    write_message(buf, backend::DATA_ROW, |buf| {
         buf.put_i16(count);
         for value in values.iter().take(count as usize) {
             match value {
@@ -284,10 +285,10 @@ pub fn data_row(values: &[Option<&[u8]>], buf: &mut BytesMut) {
 
 /// CommandComplete (`C`) with a tag such as `SHOW` or `SELECT 3`.
 pub fn command_complete(tag: &str, buf: &mut BytesMut) {
-    write_message(buf, b'C', |buf| put_cstr(buf, tag));
+    write_message(buf, backend::COMMAND_COMPLETE, |buf| put_cstr(buf, tag));
 }
 
 /// EmptyQueryResponse (`I`), the answer to an empty query string.
 pub fn empty_query_response(buf: &mut BytesMut) {
-    write_message(buf, b'I', |_| {});
+    write_message(buf, backend::EMPTY_QUERY_RESPONSE, |_| {});
 }

@@ -7,6 +7,7 @@
 //! accounts for every byte of the body: trailing garbage is an error, since
 //! a message that means two things to two readers is how smuggling starts.
 
+use crate::tags::field;
 use crate::wire::take_i32;
 use crate::ProtoError;
 
@@ -78,10 +79,10 @@ pub fn parse_error_fields(body: &[u8]) -> Result<ErrorFields<'_>, ProtoError> {
         let (raw, after_value) = split_cbytes(after_code)?;
         let value = std::str::from_utf8(raw).ok();
         match code {
-            b'S' => localized_severity = value,
-            b'V' => fields.severity = value,
-            b'C' => fields.code = value,
-            b'M' => fields.message = value,
+            field::SEVERITY_LOCALIZED => localized_severity = value,
+            field::SEVERITY => fields.severity = value,
+            field::CODE => fields.code = value,
+            field::MESSAGE => fields.message = value,
             // Detail, hint, position, … are forwarded, not interpreted.
             _ => {}
         }

@@ -78,3 +78,16 @@ pub mod target {
     pub const STATEMENT: u8 = b'S';
     pub const PORTAL: u8 = b'P';
 }
+
+/// ErrorResponse / NoticeResponse field codes.
+pub mod field {
+    /// Severity, possibly localized.
+    pub const SEVERITY_LOCALIZED: u8 = b'S';
+    /// Severity, never localized.
+    pub const SEVERITY: u8 = b'V';
+    /// SQLSTATE.
+    pub const CODE: u8 = b'C';
+    pub const MESSAGE: u8 = b'M';
+    pub const DETAIL: u8 = b'D';
+    pub const HINT: u8 = b'H';
+}

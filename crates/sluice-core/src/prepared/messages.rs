@@ -7,7 +7,7 @@
 //! malformed body is a `ProtoError` (the client gets 08P01).
 
 use bytes::{BufMut, BytesMut};
-use sluice_proto::tags::{backend, frontend};
+use sluice_proto::tags::{self, backend, frontend};
 use sluice_proto::ProtoError;
 
 /// Split a NUL-terminated byte string off the front of `body`.
@@ -133,8 +133,7 @@ pub fn error_code(body: &[u8]) -> Option<&[u8]> {
             return None;
         }
         let (value, next) = split_cstr(after).ok()?;
-        // The SQLSTATE field.
-        if field == b'C' {
+        if field == tags::field::CODE {
             return Some(value);
         }
         rest = next;

@@ -356,21 +356,34 @@ pub trait LinkPolicy {
     fn releases_when_idle(&self) -> bool;
 }
 
-struct ClientView<'a, P>(&'a mut P);
-struct ServerView<'a, P>(&'a mut P);
+/// One direction of a policy as a half's observer: `FROM_SERVER` picks
+/// the server → client methods. A const parameter, so each direction is
+/// its own monomorphic code with no branch per message.
+struct View<'a, P, const FROM_SERVER: bool>(&'a mut P);
+/// `View::<_, CLIENT>` reads what the client sends; `SERVER`, the server.
+const CLIENT: bool = false;
+const SERVER: bool = true;
 
-impl<P: LinkPolicy> Observer for ClientView<'_, P> {
+impl<P: LinkPolicy, const FROM_SERVER: bool> Observer for View<'_, P, FROM_SERVER> {
     fn wants(&self, tag: u8, body_len: usize) -> usize {
-        self.0.client_wants(tag, body_len, &[])
+        self.wants_seen(tag, body_len, &[])
     }
     fn wants_seen(&self, tag: u8, body_len: usize, seen: &[u8]) -> usize {
-        self.0.client_wants(tag, body_len, seen)
+        if FROM_SERVER {
+            self.0.server_wants(tag, body_len, seen)
+        } else {
+            self.0.client_wants(tag, body_len, seen)
+        }
     }
     fn gather_cap(&self, tag: u8) -> usize {
-        self.0.client_cap(tag)
+        if FROM_SERVER {
+            MAX_INSPECTED
+        } else {
+            self.0.client_cap(tag)
+        }
     }
     fn on_message(&mut self, tag: u8, body_len: usize, body: &[u8]) -> Result<Verdict, ProtoError> {
-        self.0.on_client(tag, body_len, body, &mut BytesMut::new())
+        self.on_message_out(tag, body_len, body, &mut BytesMut::new())
     }
     fn on_message_out(
         &mut self,
@@ -379,31 +392,16 @@ impl<P: LinkPolicy> Observer for ClientView<'_, P> {
         body: &[u8],
         out: &mut BytesMut,
     ) -> Result<Verdict, ProtoError> {
-        self.0.on_client(tag, body_len, body, out)
-    }
-}
-
-impl<P: LinkPolicy> Observer for ServerView<'_, P> {
-    fn wants(&self, tag: u8, body_len: usize) -> usize {
-        self.0.server_wants(tag, body_len, &[])
-    }
-    fn wants_seen(&self, tag: u8, body_len: usize, seen: &[u8]) -> usize {
-        self.0.server_wants(tag, body_len, seen)
-    }
-    fn on_message(&mut self, tag: u8, body_len: usize, body: &[u8]) -> Result<Verdict, ProtoError> {
-        self.0.on_server(tag, body_len, body, &mut BytesMut::new())
-    }
-    fn on_message_out(
-        &mut self,
-        tag: u8,
-        body_len: usize,
-        body: &[u8],
-        out: &mut BytesMut,
-    ) -> Result<Verdict, ProtoError> {
-        self.0.on_server(tag, body_len, body, out)
+        if FROM_SERVER {
+            self.0.on_server(tag, body_len, body, out)
+        } else {
+            self.0.on_client(tag, body_len, body, out)
+        }
     }
     fn inject(&mut self, out: &mut BytesMut) {
-        self.0.inject_to_client(out);
+        if FROM_SERVER {
+            self.0.inject_to_client(out);
+        }
     }
 }
 
@@ -435,10 +433,10 @@ pub async fn pump<P: LinkPolicy>(
 ) -> Result<PumpEvent, PumpError> {
     // Bytes seeded before the pump started still need scanning.
     link.c2s
-        .scan(&mut ClientView(policy), max_len)
+        .scan(&mut View::<_, CLIENT>(policy), max_len)
         .map_err(PumpError::ClientProtocol)?;
     link.s2c
-        .scan(&mut ServerView(policy), max_len)
+        .scan(&mut View::<_, SERVER>(policy), max_len)
         .map_err(PumpError::ServerProtocol)?;
     poll_fn(|cx| poll_pump(cx, link, policy, max_len, traffic)).await
 }
@@ -477,13 +475,13 @@ fn poll_pump<P: LinkPolicy>(
                 if r.map_err(PumpError::ServerIo)? == 0 {
                     return Poll::Ready(Ok(PumpEvent::ServerEof));
                 }
-                s2c.scan(&mut ServerView(policy), max_len)
+                s2c.scan(&mut View::<_, SERVER>(policy), max_len)
                     .map_err(PumpError::ServerProtocol)?;
                 if c2s.held {
                     // What the client message waited for may have come.
-                    c2s.scan(&mut ClientView(policy), max_len)
+                    c2s.scan(&mut View::<_, CLIENT>(policy), max_len)
                         .map_err(PumpError::ClientProtocol)?;
-                    s2c.scan(&mut ServerView(policy), max_len)
+                    s2c.scan(&mut View::<_, SERVER>(policy), max_len)
                         .map_err(PumpError::ServerProtocol)?;
                 }
                 progress = true;
@@ -509,11 +507,11 @@ fn poll_pump<P: LinkPolicy>(
                     return Poll::Ready(Ok(PumpEvent::ClientEof));
                 }
                 traffic.from_client += n as u64;
-                c2s.scan(&mut ClientView(policy), max_len)
+                c2s.scan(&mut View::<_, CLIENT>(policy), max_len)
                     .map_err(PumpError::ClientProtocol)?;
                 // Client messages may have queued responses of Sluice's
                 // own that are due now (nothing owed before them).
-                s2c.scan(&mut ServerView(policy), max_len)
+                s2c.scan(&mut View::<_, SERVER>(policy), max_len)
                     .map_err(PumpError::ServerProtocol)?;
                 progress = true;
             }

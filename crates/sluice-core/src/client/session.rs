@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use sluice_config::PoolMode;
+use sluice_proto::startup::CancelKey;
 use sluice_proto::tags::frontend;
 use tokio::sync::watch;
 use tokio_util::io::poll_read_buf;
@@ -17,10 +18,11 @@ use tokio_util::io::poll_read_buf;
 use super::io::ClientError;
 use super::tracker::{LinkState, Tracker};
 use crate::cancel::{CancelTarget, Registration};
+use crate::connector::ServerRoute;
 use crate::errors::PoolerError;
 use crate::params::VarCache;
 use crate::pool::{Pool, PoolConfig, PooledServer};
-use crate::prepared::{ClientStatements, Counts, LinkStatements, Statements};
+use crate::prepared::{ClientStatements, Counts, LinkStatements, ServerStatements, Statements};
 use crate::relay::{pump, CleanPoint, Link, LinkPolicy, PumpError, PumpEvent, Traffic, READ_CHUNK};
 use crate::server::ServerConn;
 use crate::settings::PoolLimits;
@@ -360,6 +362,66 @@ struct StatementsCtx<'a> {
     max: usize,
 }
 
+/// A server connection taken apart for one relay run: the link the pump
+/// drives, and what the policy and the timers borrow beside it.
+struct LinkParts<'a> {
+    link: Link<'a>,
+    vars: &'a mut VarCache,
+    statements: &'a mut ServerStatements,
+    key: &'a Option<CancelKey>,
+    route: &'a Arc<ServerRoute>,
+}
+
+fn take_apart<'a>(client: &'a mut Stream, conn: &'a mut ServerConn) -> LinkParts<'a> {
+    let ServerConn {
+        stream,
+        c2s,
+        s2c,
+        vars,
+        key,
+        route,
+        statements,
+        ..
+    } = conn;
+    LinkParts {
+        link: Link {
+            client,
+            server: stream,
+            c2s,
+            s2c,
+        },
+        vars,
+        statements,
+        key,
+        route,
+    }
+}
+
+/// The link's policy for one pump run (rebuilt per run: the timers look
+/// at the tracker between runs).
+fn link_policy<'b>(
+    tracker: &'b mut Tracker,
+    client_vars: &'b mut VarCache,
+    server_vars: &'b mut VarCache,
+    mode: PoolMode,
+    statements: &'b mut Option<StatementsCtx<'_>>,
+    server_statements: &'b mut ServerStatements,
+) -> LinkState<'b> {
+    LinkState {
+        tracker,
+        client_vars,
+        server_vars,
+        mode,
+        statements: statements.as_mut().map(|ctx| Statements {
+            registry: ctx.registry,
+            client: &mut *ctx.client,
+            server: server_statements,
+            link: &mut *ctx.link,
+            max: ctx.max,
+        }),
+    }
+}
+
 /// How a relay run ended: the pump's own event (with a clean point if
 /// the client left at one), or a timer of ours.
 enum RelayEnd {
@@ -407,33 +469,16 @@ async fn relay_plain(
     max_packet: usize,
     mut statements: Option<StatementsCtx<'_>>,
 ) -> RelayEnd {
-    let ServerConn {
-        stream,
-        c2s,
-        s2c,
-        vars,
-        statements: server_statements,
-        ..
-    } = conn;
-    let mut link = Link {
-        client,
-        server: stream,
-        c2s,
-        s2c,
-    };
-    let mut policy = LinkState {
+    let parts = take_apart(client, conn);
+    let mut link = parts.link;
+    let mut policy = link_policy(
         tracker,
         client_vars,
-        server_vars: vars,
+        parts.vars,
         mode,
-        statements: statements.as_mut().map(|ctx| Statements {
-            registry: ctx.registry,
-            client: &mut *ctx.client,
-            server: &mut *server_statements,
-            link: &mut *ctx.link,
-            max: ctx.max,
-        }),
-    };
+        &mut statements,
+        parts.statements,
+    );
     let event = pump(&mut link, &mut policy, max_packet, traffic).await;
     settle(&link, &policy, event)
 }
@@ -466,39 +511,22 @@ async fn relay_with_timers(
         .filter(|d| !d.is_zero())
         .min();
     let mut cancel_sent = false;
-    let ServerConn {
-        stream,
-        c2s,
-        s2c,
-        vars,
-        key,
-        route,
-        statements: server_statements,
-        ..
-    } = conn;
-    let mut link = Link {
-        client,
-        server: stream,
-        c2s,
-        s2c,
-    };
+    let parts = take_apart(client, conn);
+    let (key, route, vars, server_statements) =
+        (parts.key, parts.route, parts.vars, parts.statements);
+    let mut link = parts.link;
     let mut timer = pin!(tokio::time::sleep(tick.unwrap_or(Duration::MAX)));
     let mut first_round = true;
     loop {
         let seen = (tracker.client_messages, tracker.queries);
-        let mut policy = LinkState {
-            tracker: &mut *tracker,
-            client_vars: &mut *client_vars,
-            server_vars: &mut *vars,
-            mode: limits.pool_mode,
-            statements: statements.as_mut().map(|ctx| Statements {
-                registry: ctx.registry,
-                client: &mut *ctx.client,
-                server: &mut *server_statements,
-                link: &mut *ctx.link,
-                max: ctx.max,
-            }),
-        };
+        let mut policy = link_policy(
+            tracker,
+            client_vars,
+            vars,
+            limits.pool_mode,
+            &mut statements,
+            server_statements,
+        );
         let Some(tick) = tick else {
             let event = pump(&mut link, &mut policy, max_packet, traffic).await;
             return settle(&link, &policy, event);

@@ -678,4 +678,150 @@ mod tests {
         // The held message and what follows stay, unscanned.
         assert_eq!(half.buf.len(), want.len() + 10);
     }
+
+    /// Drives `pump` over in-memory pipes with the session's own policy
+    /// (tracker, no statement layer): the release token appears only
+    /// where invariant 1 holds.
+    mod pump_tests {
+        use super::*;
+        use crate::client::tracker::{LinkState, Tracker};
+        use crate::params::VarCache;
+        use crate::stream::memory_pair;
+        use sluice_config::PoolMode;
+        use std::sync::Arc;
+        use std::time::Duration;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        /// Sluice's side of a link; the tests hold the client app's and the
+        /// backend's ends of the two pipes.
+        struct Side {
+            client: Stream,
+            server: Stream,
+            c2s: Half,
+            s2c: Half,
+            tracker: Tracker,
+            vars: (VarCache, VarCache),
+        }
+
+        fn link_ends() -> (Side, Stream, Stream) {
+            let (client_app, client) = memory_pair("client");
+            let (server, backend) = memory_pair("server");
+            let names: Arc<[String]> = Arc::from(Vec::<String>::new());
+            let side = Side {
+                client,
+                server,
+                c2s: Half::new(),
+                s2c: Half::new(),
+                tracker: Tracker::default(),
+                vars: (VarCache::new(names.clone()), VarCache::new(names)),
+            };
+            (side, client_app, backend)
+        }
+
+        /// Runs the pump until it returns, or `None` once `wait` passed
+        /// (paused time: the wait costs nothing), with the event and
+        /// whether the link then stood at a clean point.
+        async fn pump_for(
+            side: &mut Side,
+            mode: PoolMode,
+            wait: Duration,
+        ) -> Option<(PumpEvent, bool)> {
+            let mut link = Link {
+                client: &mut side.client,
+                server: &mut side.server,
+                c2s: &mut side.c2s,
+                s2c: &mut side.s2c,
+            };
+            let mut policy = LinkState {
+                tracker: &mut side.tracker,
+                client_vars: &mut side.vars.0,
+                server_vars: &mut side.vars.1,
+                mode,
+                statements: None,
+            };
+            let mut traffic = Traffic::default();
+            let run = pump(&mut link, &mut policy, 1 << 20, &mut traffic);
+            let event = tokio::time::timeout(wait, run).await.ok()?.expect("pump");
+            let clean = link.clean_point(&policy).is_some();
+            Some((event, clean))
+        }
+
+        /// The backend reads exactly `want`, then answers `reply`.
+        async fn backend_answers(backend: &mut Stream, want: &[u8], reply: &[u8]) {
+            let mut got = vec![0u8; want.len()];
+            backend.read_exact(&mut got).await.expect("backend read");
+            assert_eq!(got, want);
+            backend.write_all(reply).await.expect("backend write");
+        }
+
+        const WAIT: Duration = Duration::from_secs(5);
+
+        #[tokio::test(start_paused = true)]
+        async fn half_sent_message_after_ready_for_query_holds_the_server() {
+            let (mut side, mut app, mut backend) = link_ends();
+            let query = msg(b'Q', b"select 1\0");
+            let next = msg(b'Q', b"select 2\0");
+            let mut sent = query.clone();
+            sent.extend_from_slice(&next[..3]);
+            app.write_all(&sent).await.expect("write");
+            let ready = msg(b'Z', b"I");
+            // The answer comes, but the client is in the middle of its next
+            // message: no release point, the pump keeps the link.
+            let (event, ()) = tokio::join!(
+                pump_for(&mut side, PoolMode::Transaction, WAIT),
+                backend_answers(&mut backend, &query, &ready)
+            );
+            assert_eq!(event, None);
+            app.write_all(&next[3..]).await.expect("write");
+            let (event, ()) = tokio::join!(
+                pump_for(&mut side, PoolMode::Transaction, WAIT),
+                backend_answers(&mut backend, &next[..], &ready)
+            );
+            let (event, clean) = event.expect("a release point");
+            assert!(matches!(event, PumpEvent::ReleasePoint(_)), "{event:?}");
+            assert!(clean);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn open_transaction_and_session_mode_give_no_release_point() {
+            let (mut side, mut app, mut backend) = link_ends();
+            let begin = msg(b'Q', b"begin\0");
+            app.write_all(&begin).await.expect("write");
+            let in_transaction = msg(b'Z', b"T");
+            let (event, ()) = tokio::join!(
+                pump_for(&mut side, PoolMode::Transaction, WAIT),
+                backend_answers(&mut backend, &begin, &in_transaction)
+            );
+            assert_eq!(event, None, "inside a transaction block");
+            let commit = msg(b'Q', b"commit\0");
+            app.write_all(&commit).await.expect("write");
+            let idle = msg(b'Z', b"I");
+            let (event, ()) = tokio::join!(
+                pump_for(&mut side, PoolMode::Session, WAIT),
+                backend_answers(&mut backend, &commit, &idle)
+            );
+            // Idle now, but session mode keeps its server until the client goes.
+            assert_eq!(event, None, "session mode");
+            drop(app);
+            let (event, clean) = pump_for(&mut side, PoolMode::Session, WAIT)
+                .await
+                .expect("client eof");
+            assert_eq!(event, PumpEvent::ClientEof);
+            assert!(clean, "the client left with everything answered");
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn client_leaving_with_a_reply_owed_is_not_clean() {
+            let (mut side, mut app, _backend) = link_ends();
+            app.write_all(&msg(b'Q', b"select pg_sleep(9)\0"))
+                .await
+                .expect("write");
+            drop(app);
+            let (event, clean) = pump_for(&mut side, PoolMode::Transaction, WAIT)
+                .await
+                .expect("client eof");
+            assert_eq!(event, PumpEvent::ClientEof);
+            assert!(!clean);
+        }
+    }
 }

@@ -11,11 +11,12 @@ mod stats;
 
 use bytes::BytesMut;
 use sluice_config::SettingRow;
-use sluice_proto::{backend, PgError, SqlState};
+use sluice_proto::{backend, PgError};
 
 use super::data;
 use super::rows::{headers, send, Column, NoRow, Ty};
 use super::{Ctx, PGBOUNCER_VERSION};
+use crate::errors::PoolerError;
 use crate::shared::Shared;
 
 use Ty::{Int4, Text};
@@ -95,13 +96,10 @@ const HELP: &str = "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|V
 
 /// A notice, not a result set, as PgBouncer answers SHOW HELP.
 fn help(buf: &mut BytesMut) {
-    PgError::new(
-        backend::Severity::Notice,
-        SqlState::SUCCESSFUL_COMPLETION,
-        "Console usage",
-    )
-    .with_detail(HELP)
-    .encode_notice(buf);
+    PoolerError::ConsoleUsage
+        .to_pg()
+        .with_detail(HELP)
+        .encode_notice(buf);
     backend::command_complete("SHOW", buf);
 }
 

@@ -20,9 +20,9 @@ pub fn users(shared: &Shared, buf: &mut BytesMut) {
     send(USERS, data::users(shared), buf);
 }
 
-/// The cancel and `sv_tested` counts are 0: Sluice keeps no queue of
-/// cancel requests and runs `server_check_query` inside the checkout, so
-/// it has no such states to count.
+/// The cancel and `sv_tested` columns are 0: Sluice forwards each cancel
+/// as it arrives without counting it per pool, and runs
+/// `server_check_query` inside the checkout, so it tracks neither state.
 #[rustfmt::skip]
 const POOLS: &[Column<PoolView>] = &[
     Column::new("database", Text, |p| p.database.as_str().into()),

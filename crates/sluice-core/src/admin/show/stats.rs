@@ -27,9 +27,9 @@ fn by_db(shared: &Shared) -> Vec<DbStats> {
         .collect()
 }
 
-const DATABASE: &[Column<DbStats>] = &[Column::new("database", Text, |r| {
-    r.database.as_str().into()
-})];
+#[rustfmt::skip]
+const DATABASE: &[Column<DbStats>] =
+    &[Column::new("database", Text, |r| r.database.as_str().into())];
 
 /// Each counter once, with its name in every SHOW that has it (PgBouncer
 /// names them differently in each), in 1.25.2's column order;
@@ -52,7 +52,7 @@ macro_rules! counters {
 
 #[rustfmt::skip]
 counters! {
-    //                       STATS                            STATS                          STATS_TOTALS               STATS_AVERAGES             TOTALS (total_/avg_)
+    // field:                STATS total_…                   STATS avg_…                   STATS_TOTALS              STATS_AVERAGES            TOTALS (after total_/avg_)
     server_assignment_count: "total_server_assignment_count" "avg_server_assignment_count" "server_assignment_count" "server_assignment_count" "server_assignment_count";
     xact_count:              "total_xact_count"              "avg_xact_count"              "xact_count"              "xact_count"              "xact_count";
     query_count:             "total_query_count"             "avg_query_count"             "query_count"             "query_count"             "query_count";

@@ -53,6 +53,8 @@ pub enum PoolerError {
     ReloadFailed,
     /// A console command refused, in PgBouncer's words (08P01 ERROR).
     Console(String),
+    /// SHOW HELP's answer: a NOTICE (00000) whose detail lists the commands.
+    ConsoleUsage,
 }
 
 impl PoolerError {
@@ -68,6 +70,7 @@ impl PoolerError {
             ServerConnCrashed | ServerSentNoParameters => SqlState::CONNECTION_FAILURE,
             PreparedStatementExists(_) => SqlState::DUPLICATE_PREPARED_STATEMENT,
             ReloadFailed => SqlState::CONFIG_FILE_ERROR,
+            ConsoleUsage => SqlState::SUCCESSFUL_COMPLETION,
             ClientLoginTimeout
             | UnsupportedStartupParameter(_)
             | InvalidSaslMechanism
@@ -93,6 +96,7 @@ impl PoolerError {
         use PoolerError::*;
         match self {
             PreparedStatementExists(_) | ReloadFailed | Console(_) => Severity::Error,
+            ConsoleUsage => Severity::Notice,
             _ => Severity::Fatal,
         }
     }
@@ -144,6 +148,7 @@ impl PoolerError {
             BadPacket => "bad packet",
             ReloadFailed => "RELOAD failed, see logs for additional details",
             Console(text) => return text.clone().into(),
+            ConsoleUsage => "Console usage",
         })
     }
 

@@ -1,7 +1,10 @@
-//! Result sets of the admin console: a column list with PgBouncer's wire
-//! types (`s`→text, `i`→int4, `q`→int8, `N`→numeric) and rows of values,
-//! encoded as RowDescription + DataRows + CommandComplete `SHOW`. Also the
-//! timestamp format SHOW CLIENTS/SERVERS use.
+//! Result sets of the admin console. Each SHOW declares its columns once,
+//! as a table of [`Column`]s (name, PgBouncer's wire type, how a row gives
+//! its value), and [`send`] derives both the RowDescription and every
+//! DataRow from that one table, so a header can never drift from the
+//! values under it. Wire types as PgBouncer's (`s`→text, `i`→int4,
+//! `q`→int8, `N`→numeric). Also the timestamp format SHOW CLIENTS/SERVERS
+//! use.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -79,58 +82,93 @@ macro_rules! from_int {
 }
 from_int!(u16, u32, u64, usize, i32, i64);
 
-/// A result set being built.
-#[derive(Debug, Clone)]
-pub struct Table {
-    pub columns: Vec<(&'static str, Ty)>,
-    pub rows: Vec<Vec<Val>>,
+/// One column of a SHOW: its name and wire type, and its value in a row.
+pub struct Column<R> {
+    pub name: &'static str,
+    pub kind: Ty,
+    pub value: fn(&R) -> Val,
 }
 
-impl Table {
-    pub fn new(columns: &[(&'static str, Ty)]) -> Table {
-        Table {
-            columns: columns.to_vec(),
-            rows: Vec::new(),
-        }
+impl<R> Column<R> {
+    pub const fn new(name: &'static str, kind: Ty, value: fn(&R) -> Val) -> Column<R> {
+        Column { name, kind, value }
     }
+}
 
-    /// Add a row; it must have one value per column (a bug otherwise, so
-    /// short rows are padded with NULL rather than sent malformed).
-    pub fn push(&mut self, mut row: Vec<Val>) {
-        debug_assert_eq!(row.len(), self.columns.len(), "row width");
-        row.resize(self.columns.len(), Val::Null);
-        self.rows.push(row);
+/// The row type of the SHOWs of features Sluice does not have (peers,
+/// DNS cache, slab allocator): they answer with the header and no rows,
+/// and having no values is then a fact the compiler checks.
+#[derive(Debug, Clone, Copy)]
+pub enum NoRow {}
+
+fn no_value(row: &NoRow) -> Val {
+    match *row {}
+}
+
+impl Column<NoRow> {
+    pub const fn header(name: &'static str, kind: Ty) -> Column<NoRow> {
+        Column::new(name, kind, no_value)
     }
+}
 
-    /// RowDescription, DataRows and CommandComplete `SHOW`.
-    pub fn encode(&self, buf: &mut BytesMut) {
-        let fields: Vec<FieldDescription<'_>> = self
-            .columns
-            .iter()
-            .map(|(name, ty)| FieldDescription {
-                name,
-                type_oid: ty.oid(),
-                type_len: ty.len(),
+/// A header-only table (`Column<NoRow>`), one `name: Ty` per column.
+macro_rules! headers {
+    ($($name:ident: $kind:ident),* $(,)?) => {
+        &[$($crate::admin::rows::Column::header(
+            stringify!($name),
+            $crate::admin::rows::Ty::$kind,
+        )),*]
+    };
+}
+pub(crate) use headers;
+
+/// For columns PgBouncer fills from state Sluice does not keep (cancel
+/// queues, socket buffers, tested servers): always 0.
+pub fn zero<R>(_: &R) -> Val {
+    Val::Int(0)
+}
+
+/// For text columns that are always empty here (e.g. `tls`).
+pub fn empty<R>(_: &R) -> Val {
+    Val::Text(String::new())
+}
+
+/// RowDescription from `columns`, a DataRow per row, CommandComplete `SHOW`.
+pub fn send<R>(columns: &[Column<R>], rows: impl IntoIterator<Item = R>, buf: &mut BytesMut) {
+    send_parts(&[columns], rows, buf);
+}
+
+/// [`send`] for a SHOW whose columns are several tables one after the
+/// other (SHOW SOCKETS is SHOW CLIENTS' columns and its own).
+pub fn send_parts<R>(
+    parts: &[&[Column<R>]],
+    rows: impl IntoIterator<Item = R>,
+    buf: &mut BytesMut,
+) {
+    let columns = || parts.iter().flat_map(|p| p.iter());
+    let fields: Vec<FieldDescription<'_>> = columns()
+        .map(|c| FieldDescription {
+            name: c.name,
+            type_oid: c.kind.oid(),
+            type_len: c.kind.len(),
+        })
+        .collect();
+    backend::row_description(&fields, buf);
+    for row in rows {
+        let texts: Vec<Option<String>> = columns()
+            .map(|c| match (c.value)(&row) {
+                Val::Text(s) => Some(s),
+                Val::Int(n) => Some(n.to_string()),
+                Val::Null => None,
             })
             .collect();
-        backend::row_description(&fields, buf);
-        for row in &self.rows {
-            let texts: Vec<Option<String>> = row
-                .iter()
-                .map(|v| match v {
-                    Val::Text(s) => Some(s.clone()),
-                    Val::Int(n) => Some(n.to_string()),
-                    Val::Null => None,
-                })
-                .collect();
-            let values: Vec<Option<&[u8]>> = texts
-                .iter()
-                .map(|t| t.as_deref().map(str::as_bytes))
-                .collect();
-            backend::data_row(&values, buf);
-        }
-        backend::command_complete("SHOW", buf);
+        let values: Vec<Option<&[u8]>> = texts
+            .iter()
+            .map(|t| t.as_deref().map(str::as_bytes))
+            .collect();
+        backend::data_row(&values, buf);
     }
+    backend::command_complete("SHOW", buf);
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC`: PgBouncer prints local time with the zone
@@ -166,6 +204,7 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sluice_proto::tags::backend as tags;
     use std::time::Duration;
 
     #[test]
@@ -176,13 +215,20 @@ mod tests {
     }
 
     #[test]
-    fn encodes_types() {
-        let mut t = Table::new(&[("a", Ty::Text), ("b", Ty::Int4)]);
-        t.push(vec!["x".into(), 5u32.into()]);
+    fn header_and_rows_come_from_one_table() {
+        const COLUMNS: &[Column<(&str, u32)>] = &[
+            Column::new("a", Ty::Text, |r| r.0.into()),
+            Column::new("b", Ty::Int4, |r| r.1.into()),
+        ];
         let mut buf = BytesMut::new();
-        t.encode(&mut buf);
-        assert_eq!(buf[0], b'T');
-        assert!(buf.windows(4).any(|w| w == 23u32.to_be_bytes()));
-        assert!(buf.ends_with(b"SHOW\0"));
+        send(COLUMNS, [("x", 5)], &mut buf);
+        assert_eq!(buf[0], tags::ROW_DESCRIPTION);
+        let header_len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+        let (header, rest) = buf.split_at(1 + header_len);
+        assert!(header.windows(4).any(|w| w == 23u32.to_be_bytes()));
+        let mut row = vec![tags::DATA_ROW, 0, 0, 0, 16, 0, 2];
+        row.extend_from_slice(b"\0\0\0\x01x\0\0\0\x015");
+        assert_eq!(&rest[..row.len()], &row[..]);
+        assert!(rest.ends_with(b"SHOW\0"));
     }
 }

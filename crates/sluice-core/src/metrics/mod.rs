@@ -14,9 +14,12 @@
 //! run many instances per process, and no series outlives the pool or
 //! client it described); the exporter's fractional `*_seconds_total`
 //! counters (the facade's counters are integers) and the pools' lock-free
-//! histograms are appended as text. The HTTP
-//! side is a deliberately tiny HTTP/1.1 responder: one request per
-//! connection, bounded head, short timeouts.
+//! histograms are appended as text. Every family is declared once in
+//! `catalogue` (name, help, kind, label names, value); `render` only
+//! walks it. `application_name` comes from clients, so its label is
+//! bounded per (database, user) (`clients`). The HTTP side is a
+//! deliberately tiny HTTP/1.1 responder: one request per connection,
+//! bounded head, short timeouts.
 
 use std::io;
 use std::net::SocketAddr;
@@ -28,6 +31,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::shared::{RunState, Shared};
 
+mod catalogue;
+mod clients;
 mod render;
 pub use render::render;
 

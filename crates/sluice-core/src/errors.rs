@@ -53,6 +53,10 @@ pub enum PoolerError {
     ReloadFailed,
     /// A console command refused, in PgBouncer's words (08P01 ERROR).
     Console(String),
+    /// KILL ended the client's session.
+    DatabaseRemoved,
+    /// KILL_CLIENT ended the client's session.
+    AdminForcedDisconnect,
 }
 
 impl PoolerError {
@@ -84,7 +88,9 @@ impl PoolerError {
             | LoginFailing(_)
             | IncompleteQuery
             | BadPacket
-            | Console(_) => SqlState::PROTOCOL_VIOLATION,
+            | Console(_)
+            | DatabaseRemoved
+            | AdminForcedDisconnect => SqlState::PROTOCOL_VIOLATION,
         }
     }
 
@@ -144,6 +150,8 @@ impl PoolerError {
             BadPacket => "bad packet",
             ReloadFailed => "RELOAD failed, see logs for additional details",
             Console(text) => return text.clone().into(),
+            DatabaseRemoved => "database removed",
+            AdminForcedDisconnect => "admin forced disconnect",
         })
     }
 

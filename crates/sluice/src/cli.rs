@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
-use sluice_config::{Loaded, Userlist};
 use sluice_core::{Listeners, RunState, Settings, Sluice};
 
 /// The PgBouncer release whose console and behaviour Sluice matches.
@@ -68,17 +67,18 @@ pub fn run(args: Args) -> Result<(), String> {
     crate::process::run_server(args, config_path, settings)
 }
 
-/// Read the config and its userlist; warnings go to stderr.
+/// Read the config and its userlist as every reload does; warnings go to
+/// stderr (this runs before logging is set up).
 pub fn load_settings(path: &Path) -> Result<Settings, String> {
-    let Loaded { config, warnings } = sluice_config::load(path).map_err(|e| e.to_string())?;
-    for warning in &warnings {
+    let (settings, warnings) = sluice_core::control::reload::load_settings(path)?;
+    print_warnings(&warnings);
+    Ok(settings)
+}
+
+pub fn print_warnings(warnings: &[sluice_config::Warning]) {
+    for warning in warnings {
         eprintln!("warning: {warning}");
     }
-    let userlist = match &config.general.auth_file {
-        Some(file) => Userlist::load(file).map_err(|e| e.to_string())?,
-        None => Userlist::default(),
-    };
-    Ok(Settings { config, userlist })
 }
 
 fn check(path: &Path) -> Result<(), String> {

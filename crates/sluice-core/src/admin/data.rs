@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use sluice_config::PoolMode;
 
+use crate::control::registry::ClientState;
 use crate::pool::Pool;
-use crate::registry::ClientState;
 use crate::settings::ADMIN_DATABASES;
 use crate::shared::Shared;
 use crate::stats::PoolStats;
@@ -155,7 +155,7 @@ pub struct PoolView {
 pub fn pools(shared: &Shared) -> Vec<PoolView> {
     let settings = shared.settings();
     let mut clients: HashMap<(String, String), ClientCounts> = HashMap::new();
-    for c in shared.admin.registry.clients() {
+    for c in shared.control.registry.clients() {
         let e = clients
             .entry((c.info.database.clone(), c.info.pool_user.clone()))
             .or_default();
@@ -261,7 +261,7 @@ pub fn databases(shared: &Shared) -> Vec<DbView> {
     let settings = shared.settings();
     let g = &settings.config.general;
     let mut client_counts: HashMap<String, usize> = HashMap::new();
-    for c in shared.admin.registry.clients() {
+    for c in shared.control.registry.clients() {
         *client_counts.entry(c.info.database.clone()).or_default() += 1;
     }
     let clients_of = |name: &str| client_counts.get(name).copied().unwrap_or(0);
@@ -309,8 +309,8 @@ pub fn databases(shared: &Shared) -> Vec<DbView> {
                 .max_db_client_connections
                 .unwrap_or(g.max_db_client_connections),
             current_client_connections: clients_of(&name),
-            paused: shared.admin.is_paused(&name),
-            disabled: shared.admin.is_disabled(&name),
+            paused: shared.control.is_paused(&name),
+            disabled: shared.control.is_disabled(&name),
             name,
         });
     }
@@ -342,7 +342,7 @@ pub fn users(shared: &Shared) -> Vec<UserView> {
     names.extend(shared.pools().iter().map(|p| p.key.user.clone()));
     names.insert(ADMIN_USER.to_string());
     let mut client_counts: HashMap<String, usize> = HashMap::new();
-    for c in shared.admin.registry.clients() {
+    for c in shared.control.registry.clients() {
         *client_counts.entry(c.info.user.clone()).or_default() += 1;
     }
     names
@@ -370,7 +370,7 @@ pub fn users(shared: &Shared) -> Vec<UserView> {
 /// SHOW LISTS, in PgBouncer's row order.
 pub fn lists(shared: &Shared) -> Vec<(&'static str, usize)> {
     let pools = shared.pools();
-    let clients = shared.admin.registry.clients();
+    let clients = shared.control.registry.clients();
     let registered_normal = clients
         .iter()
         .filter(|c| !ADMIN_DATABASES.contains(&c.info.database.as_str()))

@@ -14,8 +14,8 @@ use sluice_proto::{backend, PgError, SqlState};
 use super::data::{self, Counters};
 use super::rows::{timestamp, Table, Ty, Val};
 use super::{Ctx, PGBOUNCER_VERSION};
+use crate::control::registry::{ClientState, ServerInfo};
 use crate::pool::Pool;
-use crate::registry::{ClientState, ServerInfo};
 use crate::shared::Shared;
 
 use Ty::{Int4, Int8, Numeric, Text};
@@ -222,7 +222,7 @@ fn stats(shared: &Shared) -> Table {
         .collect();
     let mut t = Table::new(&columns);
     for (db, totals) in data::totals_by_db(shared) {
-        let avg = shared.admin.averages(&db);
+        let avg = super::averages(shared, &db);
         let mut row: Vec<Val> = vec![db.into()];
         row.extend(counter_values(&totals).iter().map(|v| Val::from(*v)));
         row.extend(counter_values(&avg).iter().map(|v| Val::from(*v)));
@@ -237,7 +237,7 @@ fn per_db_table(names: [&'static str; 11], shared: &Shared, averages: bool) -> T
     let mut t = Table::new(&columns);
     for (db, totals) in data::totals_by_db(shared) {
         let c = if averages {
-            shared.admin.averages(&db)
+            super::averages(shared, &db)
         } else {
             totals
         };
@@ -306,7 +306,7 @@ fn totals(shared: &Shared) -> Table {
     let mut avg = Counters::default();
     for (db, c) in data::totals_by_db(shared) {
         total.add(&c);
-        avg.add(&shared.admin.averages(&db));
+        avg.add(&super::averages(shared, &db));
     }
     let mut t = Table::new(&[("name", Text), ("value", Numeric)]);
     for (prefix, c) in [("total", &total), ("avg", &avg)] {
@@ -383,7 +383,7 @@ fn since(t: SystemTime) -> Duration {
 /// Rows of SHOW CLIENTS (`socket_state` maps states to SHOW SOCKETS').
 fn client_rows(shared: &Shared, socket_state: bool) -> Vec<Vec<Val>> {
     let mut rows = Vec::new();
-    for c in shared.admin.registry.clients() {
+    for c in shared.control.registry.clients() {
         let state = c.state();
         let link = c.link();
         let waited = if state == ClientState::Waiting {
@@ -437,7 +437,7 @@ fn server_rows(shared: &Shared, socket_state: bool) -> Vec<Vec<Val>> {
         .collect();
     let check_delay = shared.settings().config.general.server_check_delay;
     let mut servers: Vec<ServerRow> = Vec::new();
-    for c in shared.admin.registry.clients() {
+    for c in shared.control.registry.clients() {
         let Some(s) = c.link() else { continue };
         let key = (c.info.database.clone(), c.info.pool_user.clone());
         let generation = pools.get(&key).map_or(0, |p| p.config().generation);
@@ -635,8 +635,8 @@ fn version() -> Table {
 /// As PgBouncer: `active` unless paused or suspended; SUSPEND shows as
 /// suspended, not paused.
 fn state(shared: &Shared) -> Table {
-    let held = shared.admin.paused_all();
-    let suspended = held && shared.admin.suspended();
+    let held = shared.control.paused_all();
+    let suspended = held && shared.control.suspended();
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     let mut t = Table::new(&[("key", Text), ("value", Text)]);
     t.push(vec!["active".into(), yes_no(!held).into()]);

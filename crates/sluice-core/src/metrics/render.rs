@@ -220,7 +220,7 @@ fn render_into(out: &mut Out, shared: &Shared) {
         "sluice_cancel_requests_total",
         "counter",
         "Cancel requests received from clients",
-        shared.admin.cancel_requests.load(Ordering::Relaxed) as f64,
+        shared.cancel_requests.load(Ordering::Relaxed) as f64,
     );
     let usage = shared.prepared.usage();
     out.single(
@@ -285,7 +285,7 @@ fn render_config(out: &mut Out, shared: &Shared) {
 
 fn render_clients(out: &mut Out, shared: &Shared) {
     let mut counts: BTreeMap<(String, String, String, &'static str), usize> = BTreeMap::new();
-    for c in shared.admin.registry.clients() {
+    for c in shared.control.registry.clients() {
         let i = &c.info;
         *counts
             .entry((
@@ -542,7 +542,7 @@ mod tests {
             userlist: Default::default(),
         };
         let (a, b) = (Shared::new(settings.clone()), Shared::new(settings));
-        a.admin.cancel_requests.store(3, Ordering::Relaxed);
+        a.cancel_requests.store(3, Ordering::Relaxed);
         let (text_a, text_b) = (render(&a), render(&b));
         for text in [&text_a, &text_b] {
             assert!(

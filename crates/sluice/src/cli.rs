@@ -63,13 +63,13 @@ pub fn run(args: Args) -> Result<(), String> {
         return check(config);
     }
     let config_path = args.config.clone().ok_or("a config file is required")?;
-    let settings = load_settings(&config_path)?;
+    let settings = load_and_warn(&config_path)?;
     crate::process::run_server(args, config_path, settings)
 }
 
-/// Read the config and its userlist as every reload does; warnings go to
-/// stderr (this runs before logging is set up).
-pub fn load_settings(path: &Path) -> Result<Settings, String> {
+/// The control plane's `load_settings`, with the warnings on stderr
+/// (this runs before logging is set up).
+fn load_and_warn(path: &Path) -> Result<Settings, String> {
     let (settings, warnings) = sluice_core::control::reload::load_settings(path)?;
     print_warnings(&warnings);
     Ok(settings)
@@ -82,7 +82,7 @@ pub fn print_warnings(warnings: &[sluice_config::Warning]) {
 }
 
 fn check(path: &Path) -> Result<(), String> {
-    let settings = load_settings(path)?;
+    let settings = load_and_warn(path)?;
     let config = &settings.config;
     println!(
         "# {} — effective settings of {}",

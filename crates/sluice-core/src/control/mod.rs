@@ -114,3 +114,6 @@ fn pools_of(shared: &Shared, db: Option<&str>, verb: &str) -> Result<Vec<Arc<Poo
         .filter(|p| db.is_none_or(|d| p.key.database == d))
         .collect())
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,16 +12,20 @@ use std::path::Path;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::assemble::Origins;
 use crate::general::{General, DEFAULT_AUTH_QUERY};
 use crate::kinds::*;
-use crate::model::SettingRow;
+use crate::model::{Config, SettingRow};
+use crate::validate;
 
 /// One `[pgbouncer]` key.
 pub struct KeyDef {
     pub name: &'static str,
     /// PgBouncer's default text (empty where PgBouncer's is NULL).
     pub default: &'static str,
-    /// Reloadable without a restart.
+    /// May change while running: by RELOAD / SIGHUP and by the console's
+    /// `SET key = value` alike (SHOW CONFIG's `changeable`). See the note
+    /// above the table.
     pub changeable: bool,
     /// Listed by SHOW CONFIG (false for Sluice's own keys).
     pub show_config: bool,
@@ -102,6 +106,27 @@ macro_rules! settings {
     };
 }
 
+// Which keys may change at run time: PgBouncer's rule, one flag for both
+// ways in. PgBouncer marks restart-only keys CF_NO_RELOAD; RELOAD keeps
+// their old value and console SET refuses them ("SET failed"), and every
+// other key may be SET (reference/pgbouncer.md §1 "NR", §2.3 "SET").
+// Sluice's console used to keep its own list of 55 keys and refused the
+// 33 others PgBouncer accepts; now `set_at_run_time` reads this flag, so:
+// - settable as in PgBouncer, applied like a RELOAD of that one line:
+//   auth_file, auth_hba_file, auth_ident_file, auth_ldap_options,
+//   logfile, conffile, peer_id, pool_idle_timeout, dns_max_ttl,
+//   dns_nxdomain_ttl, dns_zone_check_period, syslog, syslog_facility,
+//   syslog_ident, tcp_defer_accept, tcp_socket_buffer, and every
+//   client_tls_* / server_tls_* key. Sluice stores and shows them but, as
+//   for RELOAD, does not yet act on some while running (no TLS yet, the
+//   log file and listener socket options are set up once at start; the
+//   userlist is read again by RELOAD, not by SET auth_file, as in
+//   PgBouncer);
+// - refused, as in PgBouncer: the 14 CF_NO_RELOAD keys below (listen_addr,
+//   listen_port, unix_socket_*, pidfile, user, pkt_buf, ...): they shape
+//   sockets and the process, which exist once;
+// - metrics_addr (Sluice's own) is restart-only too: its listener is
+//   bound once at start, so a new value would be shown but not used.
 settings! {
     /// Users allowed every admin console command (list). Default empty. Reloadable.
     admin_users: List = "", field, true;
@@ -199,8 +224,8 @@ settings! {
     max_user_client_connections: Int<usize> = "0", field, true;
     /// Most server connections per user; 0 = unlimited. Default 0. Reloadable.
     max_user_connections: Int<usize> = "0", field, true;
-    /// Sluice only: Prometheus listener "host:port". Default unset = off. Reloadable.
-    metrics_addr: OptText = "", sluice, true;
+    /// Sluice only: Prometheus listener "host:port". Default unset = off. Restart.
+    metrics_addr: OptText = "", sluice, false;
     /// Server connections kept open per pool. Default 0. Reloadable.
     min_pool_size: Int<usize> = "0", field, true;
     /// This process's peer id, 1..16383; 0 = peering off. Default 0. Reloadable.
@@ -314,6 +339,28 @@ pub fn find(key: &str) -> Option<&'static KeyDef> {
         .and_then(|i| KEYS.get(i))
 }
 
+/// The console's `SET key = value`: set one key of `config` through the
+/// same setter a config file line uses, then check the whole result as a
+/// load would. Refused for unknown keys and for keys that need a restart
+/// (`changeable`); `config` is unchanged on error.
+pub fn set_at_run_time(config: &mut Config, key: &str, value: &str) -> Result<(), String> {
+    let def = find(key).ok_or_else(|| format!("unknown parameter: {key}"))?;
+    if !def.changeable {
+        return Err(format!("{key} cannot be changed at run time"));
+    }
+    // A config file cannot hold one either, so RELOAD and SHOW CONFIG
+    // could not round-trip it.
+    if value.contains(['\n', '\r']) {
+        return Err("newline in value".into());
+    }
+    let mut candidate = config.clone();
+    // Trimmed as the ini reader trims a value.
+    (def.set)(&mut candidate.general, value.trim())?;
+    validate::check(&candidate, &Origins::new(), &mut Vec::new()).map_err(|e| e.to_string())?;
+    *config = candidate;
+    Ok(())
+}
+
 /// SHOW CONFIG rows for `general`; `conffile` shows the loaded file unless set.
 pub fn settings_table(general: &General, source: &Path) -> Vec<SettingRow> {
     KEYS.iter()
@@ -377,7 +424,7 @@ mod tests {
     fn not_reloadable_keys_match_pgbouncer() {
         let fixed: Vec<&str> = KEYS
             .iter()
-            .filter(|k| !k.changeable)
+            .filter(|k| k.show_config && !k.changeable)
             .map(|k| k.name)
             .collect();
         assert_eq!(
@@ -399,6 +446,48 @@ mod tests {
                 "user",
             ]
         );
+    }
+
+    #[test]
+    fn metrics_addr_needs_a_restart() {
+        // Sluice's own key: the listener is bound once at start.
+        assert!(find("metrics_addr").is_some_and(|k| !k.changeable));
+    }
+
+    #[test]
+    fn set_uses_the_ini_reader() {
+        let mut config = Config::default();
+        set_at_run_time(&mut config, "default_pool_size", "7").expect("valid");
+        assert_eq!(config.general.default_pool_size, 7);
+        set_at_run_time(&mut config, "query_wait_timeout", "2.5").expect("valid");
+        assert_eq!(
+            config.general.query_wait_timeout,
+            std::time::Duration::from_millis(2500)
+        );
+        assert!(set_at_run_time(&mut config, "default_pool_size", "lots").is_err());
+        assert!(set_at_run_time(&mut config, "listen_port", "7000").is_err());
+        assert!(set_at_run_time(&mut config, "no_such_key", "1").is_err());
+    }
+
+    #[test]
+    fn set_follows_the_changeable_flag() {
+        let mut config = Config::default();
+        for key in KEYS {
+            let result = set_at_run_time(&mut config, key.name, key.default);
+            assert_eq!(result.is_ok(), key.changeable, "{}: {result:?}", key.name);
+        }
+        // Values of keys Sluice only stores land where SHOW CONFIG reads.
+        set_at_run_time(&mut config, "dns_max_ttl", "30").expect("reloadable");
+        assert_eq!(
+            config.general.other.get("dns_max_ttl").map(String::as_str),
+            Some("30")
+        );
+        set_at_run_time(&mut config, "logfile", "/tmp/sluice.log").expect("reloadable");
+        assert!(set_at_run_time(&mut config, "server_lifetime", "1\n2").is_err());
+        // The whole result is checked, and a refusal changes nothing.
+        let before = config.clone();
+        assert!(set_at_run_time(&mut config, "auth_type", "hba").is_err());
+        assert_eq!(config, before);
     }
 
     #[test]

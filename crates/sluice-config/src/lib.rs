@@ -29,6 +29,7 @@ mod tests;
 
 pub use error::{ConfigError, Warning};
 pub use general::DEFAULT_AUTH_QUERY;
+pub use keys::set_at_run_time;
 pub use model::*;
 pub use userlist::{Secret, Userlist};
 

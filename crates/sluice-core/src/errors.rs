@@ -55,6 +55,10 @@ pub enum PoolerError {
     Console(String),
     /// SHOW HELP's answer: a NOTICE (00000) whose detail lists the commands.
     ConsoleUsage,
+    /// KILL ended the client's session.
+    DatabaseRemoved,
+    /// KILL_CLIENT ended the client's session.
+    AdminForcedDisconnect,
 }
 
 impl PoolerError {
@@ -87,7 +91,9 @@ impl PoolerError {
             | LoginFailing(_)
             | IncompleteQuery
             | BadPacket
-            | Console(_) => SqlState::PROTOCOL_VIOLATION,
+            | Console(_)
+            | DatabaseRemoved
+            | AdminForcedDisconnect => SqlState::PROTOCOL_VIOLATION,
         }
     }
 
@@ -149,6 +155,8 @@ impl PoolerError {
             ReloadFailed => "RELOAD failed, see logs for additional details",
             Console(text) => return text.clone().into(),
             ConsoleUsage => "Console usage",
+            DatabaseRemoved => "database removed",
+            AdminForcedDisconnect => "admin forced disconnect",
         })
     }
 

@@ -1,5 +1,6 @@
 //! Sluice's runtime: listeners, client sessions, server pools, the relay,
-//! cancel forwarding, reload and shutdown.
+//! cancel forwarding, and the control plane (pause, kill, reload,
+//! shutdown) that the admin console, metrics and signals call.
 //!
 //! Entry point: [`Sluice::start`] takes already-bound listeners and the
 //! settings, so tests run many instances in one process on port 0 and the
@@ -10,13 +11,13 @@ pub mod admin;
 pub mod cancel;
 pub mod client;
 pub mod connector;
+pub mod control;
 pub mod errors;
 pub mod listen;
 pub mod metrics;
 pub mod params;
 pub mod pool;
 pub mod prepared;
-pub mod registry;
 pub mod relay;
 pub mod server;
 pub mod settings;
@@ -30,9 +31,10 @@ use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
 pub use connector::{Connector, SocketConnector};
+pub use control::RunState;
 pub use listen::Listeners;
 pub use settings::Settings;
-pub use shared::{RunState, Shared};
+pub use shared::Shared;
 
 /// How often pools are swept for idle timeouts, lifetimes and min_pool_size.
 const JANITOR_PERIOD: Duration = Duration::from_millis(500);
@@ -86,13 +88,13 @@ impl Sluice {
 
     /// Apply new settings without dropping connected clients.
     pub fn reload(&self, settings: Settings) {
-        self.shared.reload(settings);
+        control::reload::apply(&self.shared, settings);
     }
 
     /// Begin shutting down in `mode` (see [`RunState`]).
     pub fn shutdown(&self, mode: RunState) {
-        // Shared with the console's SHUTDOWN (it also releases paused pools).
-        admin::control::shutdown(&self.shared, mode);
+        // The same as the console's SHUTDOWN and the signals.
+        control::shutdown::shutdown(&self.shared, mode);
     }
 
     /// Wait until every task has finished (after `shutdown`).

@@ -24,8 +24,8 @@ use tokio::sync::{oneshot, watch};
 
 use crate::cancel::CancelTarget;
 use crate::connector::Connector;
+use crate::control::registry::ServerInfo;
 use crate::params::VarCache;
-use crate::registry::ServerInfo;
 use crate::relay::CleanPoint;
 use crate::server::{self, ConnIdentity, ServerConn, ServerCredential, ServerError};
 use crate::settings::{PoolLimits, ServerTarget};

@@ -18,9 +18,9 @@ use sluice_proto::{PgError, ProtoError, Severity, SqlState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::connector::{Connector, ServerRoute};
+use crate::control::registry::ServerInfo;
 use crate::errors::PoolerError;
 use crate::params::VarCache;
-use crate::registry::ServerInfo;
 use crate::relay::Half;
 use crate::settings::ServerTarget;
 use crate::stream::Stream;

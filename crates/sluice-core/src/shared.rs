@@ -1,33 +1,25 @@
 //! State shared by every task of one Sluice instance: settings, pools,
-//! cancel keys, counters and the run state. One value, passed by `Arc`;
-//! nothing here is global, so tests can run many instances in a process.
+//! cancel keys, counters, the control plane's state and the run state.
+//! One value, passed by `Arc`; nothing here is global, so tests can run
+//! many instances in a process. This sits below the admin console and
+//! imports nothing from it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use sluice_config::{Database, Secret};
-use tokio::sync::watch;
 
 use crate::cancel::CancelRegistry;
 use crate::connector::Connector;
+use crate::control::{Control, RunStateCell};
 use crate::pool::{ConnGroup, Pool, PoolConfig, PoolKey, PoolWorld};
 use crate::server::ServerCredential;
 use crate::settings::Settings;
 
-/// What the process is doing, as every client task sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunState {
-    Running,
-    /// SIGTERM / SHUTDOWN WAIT_FOR_CLIENTS: no new clients; existing ones
-    /// carry on until they leave.
-    WaitForClients,
-    /// SIGINT / SHUTDOWN WAIT_FOR_SERVERS: no new clients; each client is
-    /// closed at its next release point.
-    WaitForServers,
-    /// SIGQUIT / SHUTDOWN: close everything now.
-    Immediate,
-}
+/// Where it always was for `use crate::shared::RunState`; the control
+/// plane owns it.
+pub use crate::control::RunState;
 
 pub struct Shared {
     settings: RwLock<Arc<Settings>>,
@@ -40,11 +32,16 @@ pub struct Shared {
     pub clients: AtomicUsize,
     /// Source of process-unique connection ids.
     pub ids: Arc<AtomicU64>,
-    pub run_state: watch::Sender<RunState>,
+    /// Running or shutting down; changed only by `control::shutdown`.
+    pub run_state: RunStateCell,
     /// Random per process: salts mock SCRAM exchanges for unknown users.
     pub mock_seed: [u8; 32],
-    /// Client registry, pause/disable state and stats averages.
-    pub admin: crate::admin::AdminState,
+    /// Client registry and pause/disable state (the control plane's).
+    pub control: Control,
+    /// CancelRequests received (for metrics).
+    pub cancel_requests: AtomicU64,
+    /// Stats averages of the last complete `stats_period`.
+    pub averages: crate::stats::PeriodAverages,
     /// How pools reach their servers.
     pub connector: Arc<dyn Connector>,
     /// Protocol-level prepared statements shared by all pools
@@ -64,7 +61,6 @@ impl Shared {
 
     pub fn with_connector(settings: Settings, connector: Arc<dyn Connector>) -> Arc<Shared> {
         let tracked: Arc<[String]> = settings.tracked_parameters().into();
-        let (run_state, _) = watch::channel(RunState::Running);
         Arc::new(Shared {
             settings: RwLock::new(Arc::new(settings)),
             tracked: RwLock::new(tracked),
@@ -74,9 +70,11 @@ impl Shared {
             cancels: Arc::new(CancelRegistry::default()),
             clients: AtomicUsize::new(0),
             ids: Arc::new(AtomicU64::new(1)),
-            run_state,
+            run_state: RunStateCell::default(),
             mock_seed: rand::random(),
-            admin: Default::default(),
+            control: Control::default(),
+            cancel_requests: AtomicU64::new(0),
+            averages: Default::default(),
             connector,
             prepared: Default::default(),
         })
@@ -101,7 +99,7 @@ impl Shared {
     }
 
     pub fn run_state(&self) -> RunState {
-        *self.run_state.borrow()
+        self.run_state.get()
     }
 
     pub fn pools(&self) -> Vec<Arc<Pool>> {
@@ -160,32 +158,16 @@ impl Shared {
             })
             .clone();
         // A pool born while its database is paused starts paused.
-        if self.admin.is_paused(&db.name) {
+        if self.control.is_paused(&db.name) {
             pool.pause();
         }
         pool
     }
 
-    /// Swap in new settings and re-derive every pool's limits, target and
-    /// credential. Connected clients keep their sessions.
-    pub fn reload(&self, settings: Settings) {
-        let settings = Arc::new(settings);
-        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings.clone();
-        for pool in self.pools() {
-            let Some(db) = settings.database(&pool.key.database) else {
-                // Database removed: its servers close as they come back.
-                pool.retire_all();
-                continue;
-            };
-            let client_user = pool.key.user.clone();
-            let target = settings.server_target(&db, &client_user);
-            let limits = settings.pool_limits(&db, &target.user);
-            let credential = server_credential(&settings, &target.password, &target.user);
-            if !matches!(credential, ServerCredential::ScramSecretWithoutKeys) {
-                pool.set_credential(credential);
-            }
-            pool.reconfigure(target, limits);
-        }
+    /// Replace the settings every reader sees from now on (the control
+    /// plane's reload then re-derives the pools).
+    pub(crate) fn replace_settings(&self, settings: Arc<Settings>) {
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
     }
 }
 

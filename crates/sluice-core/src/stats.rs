@@ -1,7 +1,9 @@
 //! Per-pool counters, bumped with relaxed atomics on the hot path and read
 //! lazily by the admin console and the metrics exporter.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 #[derive(Debug, Default)]
@@ -182,5 +184,100 @@ mod tests {
         assert_eq!(stats.query_time_us.load(Ordering::Relaxed), 5_000);
         assert_eq!(stats.xact_time_us.load(Ordering::Relaxed), 10_000);
         assert_eq!(stats.query_hist.snapshot().cumulative.last(), Some(&2));
+    }
+}
+
+/// PgBouncer's statistics fields, in SHOW STATS_TOTALS order. Times are µs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub server_assignment_count: u64,
+    pub xact_count: u64,
+    pub query_count: u64,
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+    pub xact_time: u64,
+    pub query_time: u64,
+    pub wait_time: u64,
+    pub client_parse_count: u64,
+    pub server_parse_count: u64,
+    pub bind_count: u64,
+    pub client_login_count: u64,
+}
+
+impl Counters {
+    pub fn of(s: &PoolStats) -> Counters {
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        Counters {
+            server_assignment_count: get(&s.server_assignment_count),
+            xact_count: get(&s.xact_count),
+            query_count: get(&s.query_count),
+            bytes_received: get(&s.bytes_received),
+            bytes_sent: get(&s.bytes_sent),
+            xact_time: get(&s.xact_time_us),
+            query_time: get(&s.query_time_us),
+            wait_time: get(&s.wait_time_us),
+            client_parse_count: get(&s.client_parse_count),
+            server_parse_count: get(&s.server_parse_count),
+            bind_count: get(&s.bind_count),
+            client_login_count: get(&s.client_login_count),
+        }
+    }
+
+    pub fn add(&mut self, o: &Counters) {
+        self.server_assignment_count += o.server_assignment_count;
+        self.xact_count += o.xact_count;
+        self.query_count += o.query_count;
+        self.bytes_received += o.bytes_received;
+        self.bytes_sent += o.bytes_sent;
+        self.xact_time += o.xact_time;
+        self.query_time += o.query_time;
+        self.wait_time += o.wait_time;
+        self.client_parse_count += o.client_parse_count;
+        self.server_parse_count += o.server_parse_count;
+        self.bind_count += o.bind_count;
+        self.client_login_count += o.client_login_count;
+    }
+
+    /// PgBouncer's averages over one period: counts per second, times per
+    /// transaction / query / assignment (`now` minus `prev`).
+    pub fn averages(&self, prev: &Counters, period: Duration) -> Counters {
+        let secs = period.as_secs().max(1);
+        let d = |a: u64, b: u64| a.saturating_sub(b);
+        let per = |total: u64, n: u64| total.checked_div(n).unwrap_or(0);
+        let xacts = d(self.xact_count, prev.xact_count);
+        let queries = d(self.query_count, prev.query_count);
+        let assignments = d(self.server_assignment_count, prev.server_assignment_count);
+        Counters {
+            server_assignment_count: assignments / secs,
+            xact_count: xacts / secs,
+            query_count: queries / secs,
+            bytes_received: d(self.bytes_received, prev.bytes_received) / secs,
+            bytes_sent: d(self.bytes_sent, prev.bytes_sent) / secs,
+            xact_time: per(d(self.xact_time, prev.xact_time), xacts),
+            query_time: per(d(self.query_time, prev.query_time), queries),
+            wait_time: per(d(self.wait_time, prev.wait_time), assignments),
+            client_parse_count: d(self.client_parse_count, prev.client_parse_count) / secs,
+            server_parse_count: d(self.server_parse_count, prev.server_parse_count) / secs,
+            bind_count: d(self.bind_count, prev.bind_count) / secs,
+            client_login_count: d(self.client_login_count, prev.client_login_count) / secs,
+        }
+    }
+}
+
+/// Per-database averages of the last complete `stats_period` (SHOW STATS,
+/// STATS_AVERAGES, TOTALS), written by the periodic stats loop.
+#[derive(Debug, Default)]
+pub struct PeriodAverages {
+    by_db: Mutex<HashMap<String, Counters>>,
+}
+
+impl PeriodAverages {
+    pub fn of(&self, db: &str) -> Counters {
+        let by_db = self.by_db.lock().unwrap_or_else(|p| p.into_inner());
+        by_db.get(db).copied().unwrap_or_default()
+    }
+
+    pub fn replace(&self, averages: HashMap<String, Counters>) {
+        *self.by_db.lock().unwrap_or_else(|p| p.into_inner()) = averages;
     }
 }

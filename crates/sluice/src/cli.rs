@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
-use sluice_config::{Loaded, Userlist};
 use sluice_core::{Listeners, RunState, Settings, Sluice};
 
 /// The PgBouncer release whose console and behaviour Sluice matches.
@@ -64,25 +63,26 @@ pub fn run(args: Args) -> Result<(), String> {
         return check(config);
     }
     let config_path = args.config.clone().ok_or("a config file is required")?;
-    let settings = load_settings(&config_path)?;
+    let settings = load_and_warn(&config_path)?;
     crate::process::run_server(args, config_path, settings)
 }
 
-/// Read the config and its userlist; warnings go to stderr.
-pub fn load_settings(path: &Path) -> Result<Settings, String> {
-    let Loaded { config, warnings } = sluice_config::load(path).map_err(|e| e.to_string())?;
-    for warning in &warnings {
+/// The control plane's `load_settings`, with the warnings on stderr
+/// (this runs before logging is set up).
+fn load_and_warn(path: &Path) -> Result<Settings, String> {
+    let (settings, warnings) = sluice_core::control::reload::load_settings(path)?;
+    print_warnings(&warnings);
+    Ok(settings)
+}
+
+pub fn print_warnings(warnings: &[sluice_config::Warning]) {
+    for warning in warnings {
         eprintln!("warning: {warning}");
     }
-    let userlist = match &config.general.auth_file {
-        Some(file) => Userlist::load(file).map_err(|e| e.to_string())?,
-        None => Userlist::default(),
-    };
-    Ok(Settings { config, userlist })
 }
 
 fn check(path: &Path) -> Result<(), String> {
-    let settings = load_settings(path)?;
+    let settings = load_and_warn(path)?;
     let config = &settings.config;
     println!(
         "# {} — effective settings of {}",

@@ -5,7 +5,8 @@ use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use sluice_core::{RunState, Settings, Sluice};
+use sluice_core::control::{self, RunState};
+use sluice_core::{Settings, Sluice};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 
@@ -110,20 +111,20 @@ pub async fn handle_signals(sluice: &Sluice, config_path: &Path) {
                 // PAUSE waits for servers to come back; don't block signals.
                 let shared = sluice.shared().clone();
                 tokio::spawn(async move {
-                    if let Err(e) = sluice_core::admin::control::pause(&shared, None).await {
-                        tracing::warn!("SIGUSR1: {}", e.message);
+                    if let Err(e) = control::pause::pause(&shared, None).await {
+                        tracing::warn!("SIGUSR1: {e}");
                     }
                 });
             }
             _ = usr2.recv() => {
-                if let Err(e) = sluice_core::admin::control::resume(sluice.shared(), None) {
-                    tracing::warn!("SIGUSR2: {}", e.message);
+                if let Err(e) = control::pause::resume(sluice.shared(), None) {
+                    tracing::warn!("SIGUSR2: {e}");
                 }
             }
             _ = term.recv() => break "TERM",
             _ = int.recv() => break "INT",
             _ = quit.recv() => break "QUIT",
-            _ = sluice_core::admin::until_state(&mut run_state, |s| *s != RunState::Running) => break "",
+            _ = control::until_state(&mut run_state, |s| *s != RunState::Running) => break "",
         }
     };
     let mode = if name.is_empty() {
@@ -161,9 +162,9 @@ async fn wait_drained(sluice: &Sluice) {
 }
 
 fn reload(sluice: &Sluice, config_path: &Path) {
-    match cli::load_settings(config_path) {
-        Ok(settings) => {
-            sluice.reload(settings);
+    match control::reload::reload_from_files(sluice.shared(), config_path) {
+        Ok(warnings) => {
+            cli::print_warnings(&warnings);
             tracing::info!("configuration reloaded from {}", config_path.display());
         }
         Err(e) => tracing::error!("RELOAD failed, keeping the old configuration: {e}"),
@@ -212,16 +213,16 @@ mod tests {
         let body = async {
             // `biased` polled the signal loop first, so its handlers exist.
             tokio::task::yield_now().await;
-            assert!(!shared.admin.paused_all());
+            assert!(!shared.control.paused_all());
             send_signal("USR1");
-            until("SIGUSR1 to pause", || shared.admin.paused_all()).await;
+            until("SIGUSR1 to pause", || shared.control.paused_all()).await;
             send_signal("USR2");
-            until("SIGUSR2 to resume", || !shared.admin.paused_all()).await;
+            until("SIGUSR2 to resume", || !shared.control.paused_all()).await;
             // A failed HUP reload keeps running with the old settings.
             send_signal("HUP");
             tokio::time::sleep(Duration::from_millis(50)).await;
             assert_eq!(shared.run_state(), RunState::Running);
-            sluice_core::admin::control::shutdown(&shared, RunState::Immediate);
+            control::shutdown::shutdown(&shared, RunState::Immediate);
             std::future::pending::<()>().await;
         };
         tokio::select! {

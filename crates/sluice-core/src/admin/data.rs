@@ -10,92 +10,15 @@ use std::time::{Duration, SystemTime};
 
 use sluice_config::PoolMode;
 
+use crate::control::registry::ClientState;
 use crate::pool::Pool;
-use crate::registry::ClientState;
 use crate::settings::ADMIN_DATABASES;
 use crate::shared::Shared;
-use crate::stats::PoolStats;
+pub use crate::stats::Counters;
 
 /// The admin console's own database and user, as PgBouncer names them.
 pub const ADMIN_DB: &str = "pgbouncer";
 pub const ADMIN_USER: &str = "pgbouncer";
-
-/// PgBouncer's statistics fields, in SHOW STATS_TOTALS order. Times are µs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counters {
-    pub server_assignment_count: u64,
-    pub xact_count: u64,
-    pub query_count: u64,
-    pub bytes_received: u64,
-    pub bytes_sent: u64,
-    pub xact_time: u64,
-    pub query_time: u64,
-    pub wait_time: u64,
-    pub client_parse_count: u64,
-    pub server_parse_count: u64,
-    pub bind_count: u64,
-    pub client_login_count: u64,
-}
-
-impl Counters {
-    pub fn of(s: &PoolStats) -> Counters {
-        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-        Counters {
-            server_assignment_count: get(&s.server_assignment_count),
-            xact_count: get(&s.xact_count),
-            query_count: get(&s.query_count),
-            bytes_received: get(&s.bytes_received),
-            bytes_sent: get(&s.bytes_sent),
-            xact_time: get(&s.xact_time_us),
-            query_time: get(&s.query_time_us),
-            wait_time: get(&s.wait_time_us),
-            client_parse_count: get(&s.client_parse_count),
-            server_parse_count: get(&s.server_parse_count),
-            bind_count: get(&s.bind_count),
-            client_login_count: get(&s.client_login_count),
-        }
-    }
-
-    pub fn add(&mut self, o: &Counters) {
-        self.server_assignment_count += o.server_assignment_count;
-        self.xact_count += o.xact_count;
-        self.query_count += o.query_count;
-        self.bytes_received += o.bytes_received;
-        self.bytes_sent += o.bytes_sent;
-        self.xact_time += o.xact_time;
-        self.query_time += o.query_time;
-        self.wait_time += o.wait_time;
-        self.client_parse_count += o.client_parse_count;
-        self.server_parse_count += o.server_parse_count;
-        self.bind_count += o.bind_count;
-        self.client_login_count += o.client_login_count;
-    }
-
-    /// PgBouncer's averages over one period: counts per second, times per
-    /// transaction / query / assignment (`now` minus `prev`).
-    pub fn averages(&self, prev: &Counters, period: Duration) -> Counters {
-        let secs = period.as_secs().max(1);
-        let d = |a: u64, b: u64| a.saturating_sub(b);
-        let per = |total: u64, n: u64| total.checked_div(n).unwrap_or(0);
-        let xacts = d(self.xact_count, prev.xact_count);
-        let queries = d(self.query_count, prev.query_count);
-        let assignments = d(self.server_assignment_count, prev.server_assignment_count);
-        Counters {
-            server_assignment_count: assignments / secs,
-            xact_count: xacts / secs,
-            query_count: queries / secs,
-            bytes_received: d(self.bytes_received, prev.bytes_received) / secs,
-            bytes_sent: d(self.bytes_sent, prev.bytes_sent) / secs,
-            xact_time: per(d(self.xact_time, prev.xact_time), xacts),
-            query_time: per(d(self.query_time, prev.query_time), queries),
-            wait_time: per(d(self.wait_time, prev.wait_time), assignments),
-            client_parse_count: d(self.client_parse_count, prev.client_parse_count) / secs,
-            server_parse_count: d(self.server_parse_count, prev.server_parse_count) / secs,
-            bind_count: d(self.bind_count, prev.bind_count) / secs,
-            client_login_count: d(self.client_login_count, prev.client_login_count) / secs,
-        }
-    }
-}
 
 /// Every database name known: configured, auto-created (pools made from
 /// `*`), and the admin database. Sorted, as PgBouncer lists them.
@@ -155,7 +78,7 @@ pub struct PoolView {
 pub fn pools(shared: &Shared) -> Vec<PoolView> {
     let settings = shared.settings();
     let mut clients: HashMap<(String, String), ClientCounts> = HashMap::new();
-    for c in shared.admin.registry.clients() {
+    for c in shared.control.registry.clients() {
         let e = clients
             .entry((c.info.database.clone(), c.info.pool_user.clone()))
             .or_default();
@@ -261,7 +184,7 @@ pub fn databases(shared: &Shared) -> Vec<DbView> {
     let settings = shared.settings();
     let g = &settings.config.general;
     let mut client_counts: HashMap<String, usize> = HashMap::new();
-    for c in shared.admin.registry.clients() {
+    for c in shared.control.registry.clients() {
         *client_counts.entry(c.info.database.clone()).or_default() += 1;
     }
     let clients_of = |name: &str| client_counts.get(name).copied().unwrap_or(0);
@@ -309,8 +232,8 @@ pub fn databases(shared: &Shared) -> Vec<DbView> {
                 .max_db_client_connections
                 .unwrap_or(g.max_db_client_connections),
             current_client_connections: clients_of(&name),
-            paused: shared.admin.is_paused(&name),
-            disabled: shared.admin.is_disabled(&name),
+            paused: shared.control.is_paused(&name),
+            disabled: shared.control.is_disabled(&name),
             name,
         });
     }
@@ -342,7 +265,7 @@ pub fn users(shared: &Shared) -> Vec<UserView> {
     names.extend(shared.pools().iter().map(|p| p.key.user.clone()));
     names.insert(ADMIN_USER.to_string());
     let mut client_counts: HashMap<String, usize> = HashMap::new();
-    for c in shared.admin.registry.clients() {
+    for c in shared.control.registry.clients() {
         *client_counts.entry(c.info.user.clone()).or_default() += 1;
     }
     names
@@ -370,7 +293,7 @@ pub fn users(shared: &Shared) -> Vec<UserView> {
 /// SHOW LISTS, in PgBouncer's row order.
 pub fn lists(shared: &Shared) -> Vec<(&'static str, usize)> {
     let pools = shared.pools();
-    let clients = shared.admin.registry.clients();
+    let clients = shared.control.registry.clients();
     let registered_normal = clients
         .iter()
         .filter(|c| !ADMIN_DATABASES.contains(&c.info.database.as_str()))

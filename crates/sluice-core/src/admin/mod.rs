@@ -6,8 +6,9 @@
 //! `admin_users` may run everything; `stats_users` (and everyone under
 //! `auth_type = any`) every SHOW but `SHOW FDS`; anyone else is refused.
 //! Modules: `parse` (grammar), `show` (SHOW commands), `control` (PAUSE,
-//! KILL, RELOAD, SET, …), `data` (numbers shared with the metrics
-//! endpoint), `rows` (result encoding), `periodic` (stats averages).
+//! KILL, RELOAD, SET, …: parsed and answered here, done by
+//! `crate::control`), `data` (numbers shared with the metrics endpoint),
+//! `rows` (result encoding), `periodic` (stats averages).
 
 pub mod control;
 pub mod data;
@@ -16,24 +17,25 @@ pub mod periodic;
 pub mod rows;
 pub mod show;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use sluice_config::AuthType;
 use sluice_proto::frame::{parse_header, Message, HEADER_LEN};
 use sluice_proto::startup::{CancelKey, StartupMessage};
+use sluice_proto::tags::{frontend, status};
 use sluice_proto::{backend, PgError, ProtoError, SqlState};
 use tokio::io::AsyncReadExt;
 
 use crate::client::auth::{authenticate, AuthResult};
 use crate::client::io::{report, send, ClientError};
 use crate::client::startup::check_startup;
+use crate::control::registry::{ClientHandle, ClientInfo};
+use crate::control::{until_state, RunState};
+use crate::errors::PoolerError;
 use crate::params::VarCache;
-use crate::registry::{ClientHandle, ClientInfo, Registry};
-use crate::shared::{RunState, Shared};
+use crate::shared::Shared;
 use crate::stream::Stream;
 
 use self::data::{Counters, ADMIN_DB, ADMIN_USER};
@@ -44,65 +46,9 @@ pub const PGBOUNCER_VERSION: &str = "1.25.2";
 /// Largest console query accepted (PgBouncer's is bounded by pkt_buf).
 const MAX_ADMIN_MESSAGE: usize = 64 * 1024;
 
-/// Console and control state of one instance, kept in [`Shared`].
-#[derive(Debug, Default)]
-pub struct AdminState {
-    pub registry: Arc<Registry>,
-    paused_all: AtomicBool,
-    paused_dbs: Mutex<HashSet<String>>,
-    disabled: Mutex<HashSet<String>>,
-    /// Per-database averages of the last complete stats period.
-    averages: Mutex<HashMap<String, Counters>>,
-    /// CancelRequests received (for metrics).
-    pub cancel_requests: AtomicU64,
-    /// The console session that ran SUSPEND, while suspended: PgBouncer
-    /// resumes by itself when that connection goes away.
-    suspended_by: Mutex<Option<u64>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-impl AdminState {
-    /// Whether new queries for `db` are held (PAUSE, KILL).
-    pub fn is_paused(&self, db: &str) -> bool {
-        self.paused_all.load(Ordering::Acquire) || lock(&self.paused_dbs).contains(db)
-    }
-
-    /// Whether the whole pooler is paused or suspended (/readyz).
-    pub fn paused_all(&self) -> bool {
-        self.paused_all.load(Ordering::Acquire)
-    }
-
-    /// Whether the pause in force came from SUSPEND (SHOW STATE).
-    pub fn suspended(&self) -> bool {
-        lock(&self.suspended_by).is_some()
-    }
-
-    pub fn is_disabled(&self, db: &str) -> bool {
-        lock(&self.disabled).contains(db)
-    }
-
-    pub fn averages(&self, db: &str) -> Counters {
-        lock(&self.averages).get(db).copied().unwrap_or_default()
-    }
-
-    pub(crate) fn set_averages(&self, averages: HashMap<String, Counters>) {
-        *lock(&self.averages) = averages;
-    }
-}
-
-/// Wait until the run state satisfies `f`. (The guard `wait_for`
-/// returns is dropped here, so callers stay `Send` across awaits.)
-pub async fn until_state(
-    rx: &mut tokio::sync::watch::Receiver<RunState>,
-    f: impl FnMut(&RunState) -> bool,
-) {
-    if rx.wait_for(f).await.is_err() {
-        // Sender gone: the instance is gone; never resolve.
-        std::future::pending::<()>().await;
-    }
+/// `db`'s averages of the last complete stats period (SHOW STATS).
+pub fn averages(shared: &Shared, db: &str) -> Counters {
+    shared.averages.of(db)
 }
 
 /// What a console user may do.
@@ -145,7 +91,7 @@ pub async fn serve(
     );
     let (access, handle) = match login.await {
         Err(_) => {
-            let e = ClientError::fatal(SqlState::PROTOCOL_VIOLATION, "client_login_timeout");
+            let e = ClientError::Fatal(PoolerError::ClientLoginTimeout.to_pg());
             return close(&mut stream, &e, "(nouser)", &addr, port, started).await;
         }
         Ok(Err((user, e))) => return close(&mut stream, &e, &user, &addr, port, started).await,
@@ -153,7 +99,7 @@ pub async fn serve(
     };
     let user = handle.entry.info.user.clone();
     let result = session(&mut stream, &shared, access, &handle).await;
-    control::session_ended(&shared, handle.entry.id);
+    crate::control::pause::session_ended(&shared, handle.entry.id);
     drop(handle);
     match result {
         Ok(()) => tracing::info!(
@@ -233,10 +179,7 @@ async fn login(
         } else if listed(&general.stats_users) || general.auth_type == AuthType::Any {
             Access::Stats
         } else {
-            return Err(fail(ClientError::fatal(
-                SqlState::PROTOCOL_VIOLATION,
-                "not allowed",
-            )));
+            return Err(fail(ClientError::Fatal(PoolerError::NotAllowed.to_pg())));
         }
     };
     backend::authentication_ok(&mut buf);
@@ -262,7 +205,7 @@ async fn login(
         secret: rand::random(),
     };
     backend::backend_key_data(key, &mut buf);
-    backend::ready_for_query(b'I', &mut buf);
+    backend::ready_for_query(status::IDLE, &mut buf);
     send(stream, &mut buf).await.map_err(fail)?;
     let (peer_addr, peer_port) = stream.peer();
     let (local_addr, local_port) = stream.local();
@@ -281,7 +224,7 @@ async fn login(
             .to_string(),
         remote_pid: 0,
     };
-    let handle = shared.admin.registry.register(shared.next_id(), info);
+    let handle = shared.control.registry.register(shared.next_id(), info);
     Ok((access, handle))
 }
 
@@ -312,18 +255,15 @@ async fn session(
     loop {
         let msg = tokio::select! {
             msg = read_any(stream) => msg?,
-            (code, reason) = handle.entry.killed() => {
-                return Err(ClientError::fatal(code, reason));
-            }
+            kill = handle.entry.killed() => return Err(ClientError::Fatal(kill.to_pg())),
             _ = until_state(&mut run_state, |s| *s == RunState::Immediate) => {
-                return Err(ClientError::fatal(SqlState::ADMIN_SHUTDOWN, "server shutting down"));
+                return Err(ClientError::Fatal(PoolerError::ServerShuttingDown.to_pg()));
             }
         };
         match msg.tag {
-            b'Q' => {
-                let query = sluice_proto::fields::parse_query(&msg.body).map_err(|_| {
-                    ClientError::fatal(SqlState::PROTOCOL_VIOLATION, "incomplete query")
-                })?;
+            frontend::QUERY => {
+                let query = sluice_proto::fields::parse_query(&msg.body)
+                    .map_err(|_| ClientError::Fatal(PoolerError::IncompleteQuery.to_pg()))?;
                 let ctx = Ctx {
                     shared,
                     access,
@@ -334,23 +274,21 @@ async fn session(
                     buf.clear();
                     e.encode(&mut buf);
                 }
-                backend::ready_for_query(b'I', &mut buf);
+                backend::ready_for_query(status::IDLE, &mut buf);
                 send(stream, &mut buf).await?;
             }
-            b'X' => return Ok(()),
+            frontend::TERMINATE => return Ok(()),
             tag => {
-                let text = if matches!(tag, b'P' | b'B' | b'E') {
+                let extended = [frontend::PARSE, frontend::BIND, frontend::EXECUTE];
+                let text = if extended.contains(&tag) {
                     "extended query protocol not supported by admin console".to_string()
                 } else {
                     format!("unsupported packet type for admin console: {tag}")
                 };
                 admin_error(text).encode(&mut buf);
-                backend::ready_for_query(b'I', &mut buf);
+                backend::ready_for_query(status::IDLE, &mut buf);
                 send(stream, &mut buf).await?;
-                return Err(ClientError::fatal(
-                    SqlState::PROTOCOL_VIOLATION,
-                    "bad packet",
-                ));
+                return Err(ClientError::Fatal(PoolerError::BadPacket.to_pg()));
             }
         }
     }
@@ -375,7 +313,7 @@ impl Ctx<'_> {
 
 /// PgBouncer's console error: ERROR, 08P01, the connection stays open.
 pub fn admin_error(message: impl Into<String>) -> PgError {
-    PgError::error(SqlState::PROTOCOL_VIOLATION, message)
+    PoolerError::Console(message.into()).to_pg()
 }
 
 fn invalid_command(query: &str) -> PgError {

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use super::data::{totals_by_db, Counters};
-use crate::shared::{RunState, Shared};
+use crate::control::{until_state, RunState};
+use crate::shared::Shared;
 
 /// Runs until the instance stops running.
 pub async fn stats_loop(shared: Arc<Shared>) {
@@ -28,7 +29,7 @@ async fn run(shared: Arc<Shared>, mut log: impl FnMut(String)) {
             .max(std::time::Duration::from_secs(1));
         tokio::select! {
             _ = tokio::time::sleep(period) => {}
-            _ = super::until_state(&mut run_state, |s| *s != RunState::Running) => return,
+            _ = until_state(&mut run_state, |s| *s != RunState::Running) => return,
         }
         let now = totals_by_db(&shared);
         let elapsed = prev_at.elapsed();
@@ -41,7 +42,7 @@ async fn run(shared: Arc<Shared>, mut log: impl FnMut(String)) {
             total_now.add(c);
             total_prev.add(&before);
         }
-        shared.admin.set_averages(averages);
+        shared.averages.replace(averages);
         if shared.settings().config.general.log_stats {
             log(stats_line(&total_now.averages(&total_prev, elapsed)));
         }
@@ -127,7 +128,7 @@ mod tests {
             pool.stats.add(&pool.stats.query_count, 60);
             pool.stats.add(&pool.stats.xact_time_us, 20 * 300);
             tokio::time::sleep(Duration::from_millis(2500)).await;
-            let avg = shared.admin.averages("db");
+            let avg = crate::admin::averages(&shared, "db");
             assert_eq!(
                 (avg.xact_count, avg.query_count, avg.xact_time),
                 (10, 30, 300)
@@ -148,8 +149,8 @@ mod tests {
             }
             // A quiet period brings the averages back to zero.
             tokio::time::sleep(Duration::from_secs(2)).await;
-            assert_eq!(shared.admin.averages("db"), Counters::default());
-            crate::admin::control::shutdown(&shared, crate::RunState::Immediate);
+            assert_eq!(crate::admin::averages(&shared, "db"), Counters::default());
+            crate::control::shutdown::shutdown(&shared, RunState::Immediate);
             task.await.expect("stats loop ends at shutdown");
         }
     }

@@ -141,8 +141,8 @@ pub fn version_string() -> String {
 /// As PgBouncer: `active` unless paused or suspended; SUSPEND shows as
 /// suspended, not paused.
 fn state(shared: &Shared) -> [(&'static str, bool); 3] {
-    let held = shared.admin.paused_all();
-    let suspended = held && shared.admin.suspended();
+    let held = shared.control.paused_all();
+    let suspended = held && shared.control.suspended();
     [
         ("active", !held),
         ("paused", held && !suspended),

@@ -20,9 +20,9 @@ use self::auth::AuthResult;
 use self::io::{report, send, ClientError};
 use self::session::Session;
 use self::startup::{check_startup, read_opening, Opening};
+use crate::control::registry::{ClientHandle, ClientInfo};
 use crate::errors::PoolerError;
 use crate::params::VarCache;
-use crate::registry::{ClientHandle, ClientInfo};
 use crate::shared::{RunState, Shared};
 use crate::stream::Stream;
 
@@ -59,7 +59,7 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
             return;
         }
         Ok(Ok(Opening::Cancel(key))) => {
-            shared.admin.cancel_requests.fetch_add(1, Ordering::Relaxed);
+            shared.cancel_requests.fetch_add(1, Ordering::Relaxed);
             Box::pin(shared.cancels.cancel(key, general.cancel_wait_timeout)).await;
             return;
         }
@@ -132,7 +132,7 @@ fn register(shared: &Arc<Shared>, stream: &Stream, parts: &LoggedIn) -> ClientHa
         application_name: parts.vars.get("application_name").unwrap_or("").to_string(),
         remote_pid: 0,
     };
-    shared.admin.registry.register(shared.next_id(), info)
+    shared.control.registry.register(shared.next_id(), info)
 }
 
 async fn run_session(
@@ -148,7 +148,7 @@ async fn run_session(
         let run = std::pin::pin!(session.run());
         match handle.entry.guard(run).await {
             Ok(result) => result,
-            Err((code, reason)) => Err(ClientError::fatal(code, reason)),
+            Err(kill) => Err(ClientError::Fatal(kill.to_pg())),
         }
     };
     let key = &session.pool.key;
@@ -227,7 +227,7 @@ async fn login(
     let Some(db) = settings.database(&request.database) else {
         return Err(PoolerError::NoSuchDatabase(request.database.clone()).into());
     };
-    if shared.admin.is_disabled(&db.name) {
+    if shared.control.is_disabled(&db.name) {
         return Err(PoolerError::DatabaseDisabled(db.name.clone()).into());
     }
     let pool = shared.pool_for(&db, &request.user);

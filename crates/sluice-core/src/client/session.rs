@@ -37,7 +37,7 @@ pub struct Session {
     pub cancel: Registration,
     pub max_packet: usize,
     /// This client's registry entry (SHOW CLIENTS state, link, timings).
-    pub client: Arc<crate::registry::ClientEntry>,
+    pub client: Arc<crate::control::registry::ClientEntry>,
     /// The client's named prepared statements (transaction/statement mode).
     pub statements: ClientStatements,
     /// Per-link statement state, reset at each link (kept to reuse its
@@ -103,7 +103,7 @@ impl Session {
     pub async fn run(&mut self) -> Result<(), ClientError> {
         // One wait for the shutdown per session, not one per transaction.
         // While linked, an immediate shutdown reaches us through the
-        // registry's kill switch (see `admin::control::shutdown`).
+        // registry's kill switch (see `control::shutdown`).
         let mut shutdown = pin!(until_shutdown(self.shared.run_state.subscribe()));
         loop {
             if !self.wait_for_client(shutdown.as_mut()).await? {

@@ -322,7 +322,7 @@ pub const INSTANCE: &[Family<Shared>] = &[
         Counter,
         &[],
         "Cancel requests received from clients",
-        |s| load(&s.admin.cancel_requests),
+        |s| load(&s.cancel_requests),
     ),
     family(
         "sluice_prepared_statements",

@@ -22,7 +22,7 @@ pub const OTHER: &str = "other";
 pub type Series = BTreeMap<(String, String, String, &'static str), usize>;
 
 pub fn series(shared: &Shared) -> Series {
-    let clients = shared.admin.registry.clients();
+    let clients = shared.control.registry.clients();
     // Clients per name, per (database, user): what decides which names stay.
     let mut per_pool: HashMap<(&str, &str), HashMap<&str, usize>> = HashMap::new();
     for c in &clients {
@@ -69,7 +69,7 @@ fn kept_names(counts: HashMap<&str, usize>) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::ClientInfo;
+    use crate::control::registry::ClientInfo;
 
     fn client(database: &str, user: &str, app: &str) -> ClientInfo {
         ClientInfo {
@@ -91,7 +91,7 @@ mod tests {
             config: Default::default(),
             userlist: Default::default(),
         });
-        let registry = &shared.admin.registry;
+        let registry = &shared.control.registry;
         let mut handles = Vec::new();
         // Two busy applications, then a thousand that connect once each.
         for (n, app) in [(5, "web"), (3, "worker")] {

@@ -99,7 +99,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
-            _ = crate::admin::until_state(&mut run_state, |s| *s == RunState::Immediate) => return,
+            _ = crate::control::until_state(&mut run_state, |s| *s == RunState::Immediate) => return,
         }
     }
 }
@@ -167,7 +167,7 @@ async fn handle(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
 
 /// Ready = accepting and serving new clients: running, not paused.
 pub fn is_ready(shared: &Shared) -> bool {
-    shared.run_state() == RunState::Running && !shared.admin.paused_all()
+    crate::control::is_ready(shared)
 }
 
 async fn respond(

@@ -221,7 +221,7 @@ mod tests {
             userlist: Default::default(),
         };
         let (a, b) = (Shared::new(settings.clone()), Shared::new(settings));
-        a.admin.cancel_requests.store(3, Ordering::Relaxed);
+        a.cancel_requests.store(3, Ordering::Relaxed);
         let (text_a, text_b) = (render(&a), render(&b));
         for text in [&text_a, &text_b] {
             assert!(

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use bytes::BytesMut;
 
 use crate::admin::rows::{empty, send, send_parts, timestamp, zero, Column, Ty};
+use crate::control::registry::ClientState;
 use crate::pool::Pool;
-use crate::registry::ClientState;
 use crate::shared::Shared;
 
 use Ty::{Int4, Text};
@@ -103,7 +103,7 @@ pub fn sockets(shared: &Shared, buf: &mut BytesMut) {
 /// Every logged-in client; `socket_state` names states as SHOW SOCKETS does.
 fn client_rows(shared: &Shared, socket_state: bool) -> Vec<Conn> {
     shared
-        .admin
+        .control
         .registry
         .clients()
         .into_iter()
@@ -152,7 +152,7 @@ fn server_rows(shared: &Shared, socket_state: bool) -> Vec<Conn> {
         .collect();
     let check_delay = shared.settings().config.general.server_check_delay;
     let mut servers = Vec::new();
-    for c in shared.admin.registry.clients() {
+    for c in shared.control.registry.clients() {
         let Some(s) = c.link() else { continue };
         let key = (c.info.database.clone(), c.info.pool_user.clone());
         let generation = pools.get(&key).map_or(0, |p| p.config().generation);

@@ -20,7 +20,7 @@ fn by_db(shared: &Shared) -> Vec<DbStats> {
     data::totals_by_db(shared)
         .into_iter()
         .map(|(database, totals)| DbStats {
-            averages: shared.admin.averages(&database),
+            averages: crate::admin::averages(shared, &database),
             database,
             totals,
         })

@@ -1,5 +1,6 @@
 //! Who is connected, for SHOW CLIENTS / SHOW SERVERS, the pool counters
-//! of SHOW POOLS and the admin console's KILL commands.
+//! of SHOW POOLS, and the kill switch the control plane's KILL,
+//! KILL_CLIENT and immediate shutdown pull.
 //!
 //! Every logged-in client (admin sessions too) registers one entry and
 //! keeps an `Arc` to it; dropping the returned [`ClientHandle`] removes it.
@@ -19,11 +20,10 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
-use sluice_config::PoolMode;
-use sluice_proto::SqlState;
-
+use crate::errors::PoolerError;
 use crate::pool::Pool;
 use crate::server::{ServerAddr, ServerConn};
+use sluice_config::PoolMode;
 
 /// What a client is doing, as SHOW CLIENTS names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,8 +158,8 @@ struct LinkInfo {
     since: Instant,
 }
 
-/// Why a session must end: the SQLSTATE and message of its FATAL.
-pub type Kill = (SqlState, &'static str);
+/// Why a session must end: the FATAL it gets.
+pub type Kill = PoolerError;
 
 /// One registered client.
 #[derive(Debug)]
@@ -175,7 +175,7 @@ pub struct ClientEntry {
     /// two instants per link: SHOW converts them when asked.
     link: Mutex<Option<LinkInfo>>,
     /// Set once by KILL / KILL_CLIENT or an immediate shutdown: the
-    /// SQLSTATE and reason the session must end with.
+    /// error the session must end with.
     kill: watch::Sender<Option<Kill>>,
     /// Set with `kill` (after it), for [`ClientEntry::guard`]'s one-load check.
     killed_flag: AtomicBool,
@@ -236,9 +236,8 @@ impl ClientEntry {
     }
 
     /// Ask the session to end with `reason` (FATAL to the client).
-    pub fn kill(&self, reason: &'static str) {
-        self.kill
-            .send_replace(Some((SqlState::PROTOCOL_VIOLATION, reason)));
+    pub fn kill(&self, reason: PoolerError) {
+        self.kill.send_replace(Some(reason));
         self.wake_guard();
     }
 
@@ -266,8 +265,12 @@ impl ClientEntry {
             // After storing the waker: a kill that took no waker has set
             // the flag before looking, so it is seen here.
             if self.killed_flag.load(Ordering::Acquire) {
-                let kill =
-                    (*self.kill.borrow()).unwrap_or((SqlState::PROTOCOL_VIOLATION, "killed"));
+                // The flag is set only after a reason was stored.
+                let kill = self
+                    .kill
+                    .borrow()
+                    .clone()
+                    .unwrap_or(PoolerError::ServerShuttingDown);
                 return Poll::Ready(Err(kill));
             }
             session.as_mut().poll(cx).map(Ok)
@@ -279,7 +282,7 @@ impl ClientEntry {
     /// (a linked server is closed and its query cancelled).
     pub fn shut_down(&self) {
         self.kill
-            .send_replace(Some((SqlState::ADMIN_SHUTDOWN, "server shutting down")));
+            .send_replace(Some(PoolerError::ServerShuttingDown));
         self.wake_guard();
     }
 
@@ -287,7 +290,7 @@ impl ClientEntry {
     pub async fn killed(&self) -> Kill {
         let mut rx = self.kill.subscribe();
         loop {
-            if let Some(reason) = *rx.borrow_and_update() {
+            if let Some(reason) = rx.borrow_and_update().clone() {
                 return reason;
             }
             if rx.changed().await.is_err() {

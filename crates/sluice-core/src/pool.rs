@@ -158,7 +158,7 @@ struct PoolState {
     next_waiter: u64,
     /// The last login failure, served to new clients until it expires
     /// (`server_login_retry`), so they fail fast instead of queueing.
-    login_failure: Option<(Instant, PgError)>,
+    login_failure: Option<(tokio::time::Instant, PgError)>,
     /// ParameterStatus set of the first server, sent to clients at login.
     welcome: Option<Arc<Vec<(String, String)>>>,
     credential: ServerCredential,
@@ -460,25 +460,54 @@ impl Pool {
         self.wait_unpaused().await;
         let started = Instant::now();
         loop {
+            // Whatever is taken is held by a value whose Drop gives it
+            // back, so a client that leaves mid-checkout (its future
+            // dropped) leaks neither a slot nor a server.
             let attempt = self.try_checkout_now();
-            let conn = match attempt {
-                Attempt::Idle(conn) => self.vet_idle(conn).await,
-                Attempt::Connect => Some(self.open_connection().await?),
+            let server = match attempt {
+                Attempt::Idle(conn) => self.vet_idle(self.held(conn)).await,
+                Attempt::Connect => Some(self.held(self.open_connection().await?)),
                 Attempt::Fail(e) => return Err(CheckoutError::Failed(e)),
-                Attempt::Wait(id, rx) => match self.wait(id, rx, started).await? {
-                    Grant::Server(conn) => self.vet_idle(conn).await,
-                    Grant::Slot => Some(self.open_connection().await?),
-                    Grant::Failed(e) => return Err(CheckoutError::Failed(e)),
-                },
+                Attempt::Wait(id, rx) => {
+                    let mut ticket = Ticket { pool: self, id, rx };
+                    match self.wait(&mut ticket, started).await? {
+                        Grant::Server(conn) => self.vet_idle(self.held(conn)).await,
+                        Grant::Slot => Some(self.held(self.open_connection().await?)),
+                        Grant::Failed(e) => return Err(CheckoutError::Failed(e)),
+                    }
+                }
             };
-            if let Some(conn) = conn {
+            if let Some(server) = server {
                 self.stats.record_wait(started.elapsed());
-                return Ok(PooledServer {
-                    pool: self.clone(),
-                    conn: Some(conn),
-                });
+                return Ok(server);
             }
         }
+    }
+
+    /// A linked connection, owned by the guard that closes it if dropped.
+    fn held(self: &Arc<Self>, conn: Box<ServerConn>) -> PooledServer {
+        PooledServer {
+            pool: self.clone(),
+            conn: Some(conn),
+        }
+    }
+
+    /// What a waiter that left was already granted goes back.
+    fn return_grant(&self, grant: Grant) {
+        match grant {
+            // Linked on its way to the waiter; clean, as it was released.
+            Grant::Server(conn) => self.checkin(conn),
+            Grant::Slot => self.abandon_slot(),
+            Grant::Failed(_) => {}
+        }
+    }
+
+    /// Give back a slot taken for a connection that will not be opened.
+    fn abandon_slot(&self) {
+        self.give_back_slot(&mut lock(&self.state));
+        self.grant_slots();
+        self.db_group.wake_waiting_pools();
+        self.user_group.wake_waiting_pools();
     }
 
     fn try_checkout_now(&self) -> Attempt {
@@ -495,7 +524,7 @@ impl Pool {
                     break Attempt::Idle(conn);
                 }
                 if let Some((until, err)) = &st.login_failure {
-                    if Instant::now() < *until {
+                    if tokio::time::Instant::now() < *until {
                         break Attempt::Fail(fast_fail(err));
                     }
                     st.login_failure = None;
@@ -529,31 +558,31 @@ impl Pool {
     /// Check a server that sat idle: drop it if it died meanwhile, and run
     /// `server_check_query` if it idled past `server_check_delay`.
     /// Returns `None` (and closes it) when it is unfit.
-    async fn vet_idle(&self, mut conn: Box<ServerConn>) -> Option<Box<ServerConn>> {
-        if conn.has_unsolicited_data() {
-            self.discard(conn, true);
+    async fn vet_idle(&self, mut server: PooledServer) -> Option<PooledServer> {
+        if server.conn().has_unsolicited_data() {
+            server.close_unused();
             return None;
         }
         let config = self.config();
         let limits = &config.limits;
         if let Some(check) = &limits.server_check_query {
-            if conn.last_used.elapsed() > limits.server_check_delay {
-                if let Err(e) = conn.simple_query(check).await {
+            if server.conn().last_used.elapsed() > limits.server_check_delay {
+                if let Err(e) = server.conn().simple_query(check).await {
                     tracing::info!(db = %self.key.database, user = %self.key.user, "server check failed: {e}");
-                    self.discard(conn, true);
+                    server.close_unused();
                     return None;
                 }
             }
         }
-        Some(conn)
+        Some(server)
     }
 
     async fn wait(
         &self,
-        id: u64,
-        mut rx: oneshot::Receiver<Grant>,
+        ticket: &mut Ticket<'_>,
         started: Instant,
     ) -> Result<Grant, CheckoutError> {
+        let (id, rx) = (ticket.id, &mut ticket.rx);
         let config = self.config();
         let limits = &config.limits;
         let deadline = if limits.query_wait_timeout.is_zero() {
@@ -564,16 +593,16 @@ impl Pool {
         if limits.reserve_pool_size > 0 {
             let reserve_at = started + limits.reserve_pool_timeout;
             let until = deadline.map_or(reserve_at, |d| d.min(reserve_at));
-            if let Ok(grant) = tokio::time::timeout_at(until.into(), &mut rx).await {
+            if let Ok(grant) = tokio::time::timeout_at(until.into(), &mut *rx).await {
                 return grant.map_err(|_| CheckoutError::WaitTimeout);
             }
-            if let Some(grant) = self.take_reserve(id, &mut rx) {
+            if let Some(grant) = self.take_reserve(id, rx) {
                 return Ok(grant);
             }
         }
         let granted = match deadline {
-            Some(d) => tokio::time::timeout_at(d.into(), &mut rx).await.ok(),
-            None => Some((&mut rx).await),
+            Some(d) => tokio::time::timeout_at(d.into(), &mut *rx).await.ok(),
+            None => Some((&mut *rx).await),
         };
         match granted {
             Some(Ok(grant)) => Ok(grant),
@@ -605,8 +634,13 @@ impl Pool {
         None
     }
 
-    /// Open a connection in a slot already taken.
+    /// Open a connection in a slot already taken. Abandoned half way (the
+    /// future dropped), the slot is given back.
     async fn open_connection(&self) -> Result<Box<ServerConn>, CheckoutError> {
+        let mut opening = Opening {
+            pool: self,
+            done: false,
+        };
         let (config, credential) = {
             let st = lock(&self.state);
             (st.config.clone(), st.credential.clone())
@@ -624,6 +658,8 @@ impl Pool {
             config.limits.server_connect_timeout,
         )
         .await;
+        // From here the slot is accounted for either way.
+        opening.done = true;
         match result {
             Ok(conn) => {
                 let mut st = lock(&self.state);
@@ -649,7 +685,7 @@ impl Pool {
             self.give_back_slot(&mut st);
             if !config.limits.server_login_retry.is_zero() {
                 st.login_failure = Some((
-                    Instant::now() + config.limits.server_login_retry,
+                    tokio::time::Instant::now() + config.limits.server_login_retry,
                     client_error.clone(),
                 ));
             }
@@ -887,6 +923,16 @@ impl Pool {
             .collect()
     }
 
+    /// Make every idle server look `by` older (created and last used), so
+    /// lifetimes and idle timeouts can be tested without waiting.
+    #[cfg(test)]
+    pub(crate) fn age_idle(&self, by: std::time::Duration) {
+        for conn in lock(&self.state).idle.iter_mut() {
+            conn.created -= by;
+            conn.last_used -= by;
+        }
+    }
+
     /// Fail every waiting client (KILL, shutdown).
     pub fn fail_waiters(&self, error: PgError) {
         let waiters = std::mem::take(&mut lock(&self.state).waiters);
@@ -918,6 +964,41 @@ fn fast_fail(cached: &PgError) -> PgError {
             "server login has been failing, cached error: {cached_text} (server_login_retry)"
         ),
         ..cached.clone()
+    }
+}
+
+/// A waiter's place in line. Dropped with a grant still in its channel
+/// (the client left just as its turn came), it hands the grant back;
+/// in any case it leaves the queue.
+struct Ticket<'a> {
+    pool: &'a Pool,
+    id: u64,
+    rx: oneshot::Receiver<Grant>,
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        // No grant can arrive after close; one that came before is ours.
+        self.rx.close();
+        let grant = self.rx.try_recv().ok();
+        lock(&self.pool.state).waiters.retain(|w| w.id != self.id);
+        if let Some(grant) = grant {
+            self.pool.return_grant(grant);
+        }
+    }
+}
+
+/// A slot taken for a connection being opened, until the login ends.
+struct Opening<'a> {
+    pool: &'a Pool,
+    done: bool,
+}
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.pool.abandon_slot();
+        }
     }
 }
 
@@ -957,6 +1038,14 @@ impl PooledServer {
     pub fn release(mut self) {
         if let Some(conn) = self.conn.take() {
             self.pool.checkin(conn);
+        }
+    }
+
+    /// Close a server no client has used since it was linked (found dead
+    /// or failing its check at checkout): nothing to cancel.
+    fn close_unused(mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.discard(conn, true);
         }
     }
 

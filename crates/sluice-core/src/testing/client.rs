@@ -56,6 +56,15 @@ impl Client {
         }
     }
 
+    /// The tags of the next `n` messages.
+    pub async fn recv_tags(&mut self, n: usize) -> String {
+        let mut got = Vec::new();
+        for _ in 0..n {
+            got.push(self.recv().await.expect("message"));
+        }
+        tags(&got)
+    }
+
     /// Send what is buffered and read up to the next ReadyForQuery.
     pub async fn exchange(&mut self) -> Vec<(u8, Bytes)> {
         self.flush().await;

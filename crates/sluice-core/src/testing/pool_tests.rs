@@ -40,7 +40,7 @@ async fn waiters_are_served_oldest_first() {
         let (pool, order) = (pool.clone(), order.clone());
         waiters.push(tokio::spawn(async move {
             let server = pool.checkout().await.expect("checkout");
-            order.lock().unwrap().push(i);
+            order.lock().expect("order").push(i);
             settle().await;
             give_back(server);
         }));
@@ -49,9 +49,9 @@ async fn waiters_are_served_oldest_first() {
     assert_eq!(shape(&pool), [1, 0, 1, 0, 4]);
     give_back(held);
     for waiter in waiters {
-        waiter.await.unwrap();
+        waiter.await.expect("waiter task");
     }
-    assert_eq!(*order.lock().unwrap(), [0, 1, 2, 3]);
+    assert_eq!(*order.lock().expect("order"), [0, 1, 2, 3]);
     assert_eq!(w.backend.logins(), 1);
     assert_eq!(shape(&pool), [1, 1, 0, 0, 0]);
 }
@@ -66,7 +66,7 @@ async fn reserve_pool_opens_only_after_reserve_pool_timeout() {
     assert!(!waiter.is_finished());
     assert_eq!(w.backend.logins(), 1);
     sleep(Duration::from_millis(200)).await;
-    let _reserve = waiter.await.unwrap().expect("reserve server");
+    let _reserve = waiter.await.expect("waiter task").expect("reserve server");
     assert_eq!(w.backend.logins(), 2);
     assert_eq!(shape(&pool), [2, 0, 2, 0, 0]);
     // The reserve is spent: the next client waits until query_wait_timeout.
@@ -113,7 +113,7 @@ async fn shared_cap_moves_an_idle_slot(
     let waiter = spawn_checkout(&pool_a);
     settle().await;
     give_back(server);
-    let server = waiter.await.unwrap().expect("slot moved back");
+    let server = waiter.await.expect("waiter task").expect("slot moved back");
     assert_eq!(shape(&pool_b), [0, 0, 0, 0, 0]);
     assert_eq!(shape(&pool_a), [1, 0, 1, 0, 0]);
     (w, server)
@@ -182,7 +182,7 @@ async fn query_wait_timeout_fails_the_waiter_and_leaves_counts_exact() {
     let waiter = spawn_checkout(&pool);
     sleep(Duration::from_millis(9900)).await;
     assert!(!waiter.is_finished());
-    let Err(e) = waiter.await.unwrap() else {
+    let Err(e) = waiter.await.expect("waiter task") else {
         panic!("waiter got a server")
     };
     let pg = e.to_client_error();
@@ -247,18 +247,18 @@ async fn reload_to_a_smaller_pool_closes_the_surplus() {
     for _ in 0..4 {
         servers.push(take(&pool).await);
     }
-    give_back(servers.pop().unwrap());
-    give_back(servers.pop().unwrap());
+    give_back(servers.pop().expect("server"));
+    give_back(servers.pop().expect("server"));
     w.reload("default_pool_size = 1");
     pool.janitor_pass(false);
     assert_eq!(shape(&pool), [2, 0, 2, 0, 0], "idle surplus closed");
-    give_back(servers.pop().unwrap());
+    give_back(servers.pop().expect("server"));
     assert_eq!(
         shape(&pool),
         [1, 0, 1, 0, 0],
         "linked surplus closes at checkin"
     );
-    give_back(servers.pop().unwrap());
+    give_back(servers.pop().expect("server"));
     assert_eq!(shape(&pool), [1, 1, 0, 0, 0]);
     settle().await;
     assert_eq!(w.backend.live(), 1);
@@ -333,7 +333,10 @@ async fn pause_holds_checkouts_past_query_wait_timeout_until_resume() {
     assert!(pool.checkout_idle().is_none());
     assert_eq!((w.backend.attempts(), shape(&pool)), (0, [0, 0, 0, 0, 0]));
     pool.resume();
-    let _server = waiter.await.unwrap().expect("served after RESUME");
+    let _server = waiter
+        .await
+        .expect("waiter task")
+        .expect("served after RESUME");
     assert_eq!(w.backend.logins(), 1);
 }
 

@@ -104,6 +104,9 @@ struct Pg {
     out: BytesMut,
     status: u8,
     params: Vec<(String, String)>,
+    /// Parameters changed since the last ReadyForQuery: reported just
+    /// before it, as Postgres (14+) does.
+    changed: Vec<usize>,
     /// After an error in the extended protocol: ignore until Sync.
     skipping: bool,
     /// Rows of a COPY FROM STDIN in progress.
@@ -129,6 +132,7 @@ impl Pg {
             out: BytesMut::new(),
             status: status::IDLE,
             params,
+            changed: Vec::new(),
             skipping: false,
             copy_in: None,
             statements: HashMap::new(),
@@ -253,7 +257,9 @@ impl Pg {
             return Ok(());
         }
         for statement in sql.split(';').filter(|s| !s.trim().is_empty()) {
-            if statement.trim().to_ascii_lowercase().starts_with("select") {
+            let lower = statement.trim().to_ascii_lowercase();
+            // A failing statement fails before its row description.
+            if lower.starts_with("select") && !lower.contains("fail") {
                 self.row_description();
             }
             match self.execute(stream, statement).await? {
@@ -359,16 +365,16 @@ impl Pg {
         self.set_param(name, value);
     }
 
-    /// Change a parameter; reported ones send ParameterStatus on change.
+    /// Change a parameter (reported at the next ReadyForQuery).
     fn set_param(&mut self, name: &str, value: &str) {
-        if let Some(param) = self
+        let found = self
             .params
-            .iter_mut()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        {
-            if param.1 != value {
-                param.1 = value.to_string();
-                msg::parameter_status(&param.0, value, &mut self.out);
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(name));
+        if let Some(i) = found.filter(|i| self.params[*i].1 != value) {
+            self.params[i].1 = value.to_string();
+            if !self.changed.contains(&i) {
+                self.changed.push(i);
             }
         }
     }
@@ -390,6 +396,10 @@ impl Pg {
     }
 
     fn ready(&mut self) {
+        for i in std::mem::take(&mut self.changed) {
+            let (name, value) = &self.params[i];
+            msg::parameter_status(name, value, &mut self.out);
+        }
         msg::ready_for_query(self.status, &mut self.out);
     }
 }

@@ -82,7 +82,13 @@ async fn copy_in_and_copy_out_pass_through_and_hold_the_server() {
     frontend::copy_done(a.buf());
     assert_eq!(tags(&a.exchange().await), "CZ:I");
     let copied = w.backend.conn(1001).received();
-    assert_eq!(copied.iter().filter(|m| m.0 == b'd').count(), 3);
+    assert_eq!(
+        copied
+            .iter()
+            .filter(|m| m.0 == sluice_proto::tags::frontend::COPY_DATA)
+            .count(),
+        3
+    );
     assert_eq!(a.query("COPY t TO STDOUT").await, "HdddcCZ:I");
     // A failed COPY IN ends with the server's error, released clean.
     frontend::query("COPY t FROM STDIN", a.buf()).expect("query");

@@ -24,6 +24,8 @@ pub mod settings;
 pub mod shared;
 pub mod stats;
 pub mod stream;
+#[cfg(test)]
+mod testing;
 
 use std::sync::Arc;
 use std::time::Duration;

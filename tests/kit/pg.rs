@@ -278,10 +278,18 @@ impl PgServer {
 
     /// Client backends of `user` right now (not counting the query's own).
     pub fn count_backends(&self, user: &str) -> usize {
+        self.count_backends_of(&[user])
+    }
+
+    /// Client backends of all `users` together, in one snapshot (summing
+    /// one query per user would count a connection that moved from one
+    /// user to another between the queries twice).
+    pub fn count_backends_of(&self, users: &[&str]) -> usize {
+        let names: Vec<String> = users.iter().map(|u| literal(u)).collect();
         let n = self.psql_super(&format!(
-            "SELECT count(*) FROM pg_stat_activity WHERE usename = {} \
+            "SELECT count(*) FROM pg_stat_activity WHERE usename IN ({}) \
              AND backend_type = 'client backend' AND pid <> pg_backend_pid();",
-            literal(user)
+            names.join(", ")
         ));
         n.parse()
             .unwrap_or_else(|_| panic!("count_backends: unexpected psql output {n:?}"))

@@ -22,7 +22,9 @@ async fn peak_backends_during(
     let mut work = std::pin::pin!(work);
     let mut peak = 0;
     loop {
-        let now: usize = roles.iter().map(|r| pg.count_backends(r)).sum();
+        // One query for all roles: a slot moving between two pools must
+        // not be counted in both.
+        let now = pg.count_backends_of(roles);
         peak = peak.max(now);
         tokio::select! {
             () = &mut work => return peak,

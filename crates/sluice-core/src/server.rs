@@ -25,6 +25,9 @@ use crate::relay::Half;
 use crate::settings::ServerTarget;
 use crate::stream::Stream;
 
+/// How long a closing server may take to hang up after our Terminate.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
 /// Largest message accepted from a server during login and internal queries.
 const MAX_LOGIN_MESSAGE: usize = 1 << 20;
 
@@ -422,11 +425,20 @@ impl ServerConn {
         self.stream.has_unread_input()
     }
 
-    /// Say goodbye politely; errors do not matter any more.
+    /// Say goodbye, then wait (at most `CLOSE_WAIT`) until the server
+    /// hangs up: a backend closes its socket only after it has left
+    /// Postgres' process table, so once this returns the backend no
+    /// longer counts against Postgres' connection limits. Errors do not
+    /// matter any more.
     pub async fn terminate(mut self) {
         let mut buf = BytesMut::new();
         frontend::terminate(&mut buf);
         let _ = tokio::time::timeout(Duration::from_millis(200), self.stream.write_all(&buf)).await;
+        let mut sink = [0u8; 256];
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            while matches!(self.stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
     }
 }
 

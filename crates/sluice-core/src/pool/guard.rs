@@ -139,19 +139,31 @@ impl Pool {
         self.discard(conn, false);
     }
 
+    /// The connection's slot in the pool is free at once; its slots in
+    /// the database and user groups only once the server has hung up
+    /// (or after a bound): a backend leaves Postgres' process table just
+    /// before it closes its socket, so a freed `max_db_connections` /
+    /// `max_user_connections` slot never lets Postgres see one backend
+    /// more than the cap (`pool_limits::database_and_user_caps_span_their_pools`
+    /// counts backends in pg_stat_activity).
     pub(super) fn after_close(&self, conn: Box<ServerConn>) {
-        self.db_group.release();
-        self.user_group.release();
-        close_in_background(conn);
+        let groups = (self.db_group.clone(), self.user_group.clone());
+        let free_groups = move || {
+            groups.0.release();
+            groups.1.release();
+            groups.0.wake_waiting_pools();
+            groups.1.wake_waiting_pools();
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(async move {
+                    conn.terminate().await;
+                    free_groups();
+                });
+            }
+            // No runtime left (process exit): nobody will connect again.
+            Err(_) => free_groups(),
+        }
         self.grant_slots();
-        self.db_group.wake_waiting_pools();
-        self.user_group.wake_waiting_pools();
-    }
-}
-
-/// Terminate politely without making anyone wait for it.
-fn close_in_background(conn: Box<ServerConn>) {
-    if let Ok(handle) = tokio::runtime::Handle::try_current() {
-        handle.spawn(conn.terminate());
     }
 }

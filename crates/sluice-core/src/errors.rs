@@ -59,6 +59,15 @@ pub enum PoolerError {
     DatabaseRemoved,
     /// KILL_CLIENT ended the client's session.
     AdminForcedDisconnect,
+    /// Client authentication failed; the text is the auth method's own
+    /// (`password authentication failed for user "…"`), shared by every
+    /// way of failing so nothing tells a wrong user from a wrong password.
+    AuthRejected(&'static str),
+    /// A server could not be reached or logged in to (not a refusal the
+    /// server itself sent, which is forwarded as sent).
+    ServerUnavailable(String),
+    /// Console `SET` of a client-side parameter (PgBouncer ignores them).
+    SetIgnored,
 }
 
 impl PoolerError {
@@ -74,7 +83,9 @@ impl PoolerError {
             ServerConnCrashed | ServerSentNoParameters => SqlState::CONNECTION_FAILURE,
             PreparedStatementExists(_) => SqlState::DUPLICATE_PREPARED_STATEMENT,
             ReloadFailed => SqlState::CONFIG_FILE_ERROR,
-            ConsoleUsage => SqlState::SUCCESSFUL_COMPLETION,
+            ConsoleUsage | SetIgnored => SqlState::SUCCESSFUL_COMPLETION,
+            AuthRejected(_) => SqlState::INVALID_PASSWORD,
+            ServerUnavailable(_) => SqlState::CONNECTION_FAILURE,
             ClientLoginTimeout
             | UnsupportedStartupParameter(_)
             | InvalidSaslMechanism
@@ -102,7 +113,7 @@ impl PoolerError {
         use PoolerError::*;
         match self {
             PreparedStatementExists(_) | ReloadFailed | Console(_) => Severity::Error,
-            ConsoleUsage => Severity::Notice,
+            ConsoleUsage | SetIgnored => Severity::Notice,
             _ => Severity::Fatal,
         }
     }
@@ -155,6 +166,9 @@ impl PoolerError {
             ReloadFailed => "RELOAD failed, see logs for additional details",
             Console(text) => return text.clone().into(),
             ConsoleUsage => "Console usage",
+            SetIgnored => "SET ignored",
+            AuthRejected(text) => text,
+            ServerUnavailable(text) => return text.clone().into(),
             DatabaseRemoved => "database removed",
             AdminForcedDisconnect => "admin forced disconnect",
         })

@@ -99,7 +99,7 @@ impl ServerError {
                 hint: None,
             },
             ServerError::Auth(_) => PoolerError::WrongPasswordType.to_pg(),
-            other => PgError::fatal(SqlState::CONNECTION_FAILURE, other.to_string()),
+            other => PoolerError::ServerUnavailable(other.to_string()).to_pg(),
         }
     }
 }

@@ -6,10 +6,11 @@
 //! SIGHUP and the shutdown signals ask of it.
 
 use bytes::BytesMut;
-use sluice_proto::{backend, PgError, SqlState};
+use sluice_proto::{backend, PgError};
 
 use super::{admin_error, show, Ctx};
 use crate::control::{self, RunState};
+use crate::errors::PoolerError;
 
 /// Run a control command; `Ok(false)` if `cmd` is not one.
 pub async fn run(
@@ -109,12 +110,7 @@ pub async fn run(
 /// sluice-config's key table whether the key may change at run time.
 pub fn set(ctx: &Ctx<'_>, key: &str, value: &str, buf: &mut BytesMut) -> Result<(), PgError> {
     if show::fake_guc(key).is_some() {
-        PgError::new(
-            backend::Severity::Notice,
-            SqlState::SUCCESSFUL_COMPLETION,
-            "SET ignored",
-        )
-        .encode_notice(buf);
+        PoolerError::SetIgnored.to_pg().encode_notice(buf);
         backend::command_complete("SET", buf);
         return Ok(());
     }

@@ -25,7 +25,7 @@ use sluice_config::AuthType;
 use sluice_proto::frame::{parse_header, Message, HEADER_LEN};
 use sluice_proto::startup::{CancelKey, StartupMessage};
 use sluice_proto::tags::{frontend, status};
-use sluice_proto::{backend, PgError, ProtoError, SqlState};
+use sluice_proto::{backend, PgError, ProtoError};
 use tokio::io::AsyncReadExt;
 
 use crate::client::auth::{authenticate, AuthResult};
@@ -169,9 +169,7 @@ async fn login(
             .map_err(fail)?
         {
             AuthResult::Accepted { .. } => {}
-            AuthResult::Rejected(text) => {
-                return Err(fail(ClientError::fatal(SqlState::INVALID_PASSWORD, text)))
-            }
+            AuthResult::Rejected(text) => return Err(fail(PoolerError::AuthRejected(text).into())),
         }
         let listed = |list: &[String]| list.contains(&user);
         if listed(&general.admin_users) {

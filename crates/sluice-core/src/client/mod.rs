@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
+use sluice_proto::backend;
 use sluice_proto::tags::status;
-use sluice_proto::{backend, SqlState};
 
 use self::auth::AuthResult;
 use self::io::{report, send, ClientError};
@@ -221,7 +221,7 @@ async fn login(
                     request.user
                 );
             }
-            return Err(ClientError::fatal(SqlState::INVALID_PASSWORD, text));
+            return Err(PoolerError::AuthRejected(text).into());
         }
     };
     let Some(db) = settings.database(&request.database) else {

@@ -163,3 +163,25 @@ fn init_logging() {
             .try_init();
     }
 }
+
+/// `read()` once two readings 100 ms apart agree. Sluice adds a link's
+/// counts when the link ends, just after its client got the last
+/// ReadyForQuery, so a client can finish a moment before its counts land.
+/// Panics if they are still moving after 5 s.
+pub async fn settled<T, F, Fut>(what: &str, mut read: F) -> T
+where
+    T: PartialEq + std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let mut last = read().await;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let now = read().await;
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    panic!("{what} never settled: {last:?}");
+}

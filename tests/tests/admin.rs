@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use sluice_tests::clients::{config, connect, connect_with, psql_args, try_connect};
 use sluice_tests::pg::{PgServer, TEST_DB};
 use sluice_tests::raw::{self, RawClient};
-use sluice_tests::sluice::{own_role, test_ini, TestSluice};
+use sluice_tests::sluice::{own_role, settled, test_ini, TestSluice};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 const HOST: &str = "127.0.0.1";
@@ -307,15 +307,7 @@ async fn show_numbers_agree_with_the_load() {
     let console = admin(port).await;
     // A link's counts land when the link ends, just after its client got
     // the last ReadyForQuery: read the totals once they stop moving.
-    let mut totals = show(&console, "SHOW STATS_TOTALS").await;
-    for _ in 0..50 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let again = show(&console, "SHOW STATS_TOTALS").await;
-        if again == totals {
-            break;
-        }
-        totals = again;
-    }
+    let totals = settled("SHOW STATS_TOTALS", || show(&console, "SHOW STATS_TOTALS")).await;
 
     // Totals: one xact and three queries (BEGIN, SELECT, COMMIT) each.
     let t = find(&totals, "database", TEST_DB)[0];

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use sluice_tests::clients::{connect, first_value, pgbench_async, pgbench_summary, sqlstate};
 use sluice_tests::pg::{PgServer, TEST_DB};
 use sluice_tests::raw::{self, Msg, RawClient};
-use sluice_tests::sluice::{own_role, test_ini, trust_userlist, TestSluice};
+use sluice_tests::sluice::{own_role, settled, test_ini, trust_userlist, TestSluice};
 
 const HOST: &str = "127.0.0.1";
 
@@ -31,20 +31,11 @@ fn read_counters(sluice: &TestSluice) -> (u64, u64, u64) {
 }
 
 /// The pool's (client parses, server parses, binds) once they stop moving.
-/// A link's counts are added when the link ends, just after its client got
-/// the last ReadyForQuery, so a client can finish a moment before its
-/// counts land.
 async fn counters(sluice: &TestSluice) -> (u64, u64, u64) {
-    let mut last = read_counters(sluice);
-    for _ in 0..50 {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let now = read_counters(sluice);
-        if now == last {
-            return now;
-        }
-        last = now;
-    }
-    panic!("prepared-statement counters never settled: {last:?}");
+    settled("prepared-statement counters", || async {
+        read_counters(sluice)
+    })
+    .await
 }
 
 fn cstr(s: &str) -> Vec<u8> {

@@ -205,11 +205,6 @@ impl<S> ReadAhead<S> {
             label,
         }
     }
-
-    /// Bytes read from the inner stream but not yet by our reader.
-    pub fn buffered(&self) -> usize {
-        self.ahead.len()
-    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {

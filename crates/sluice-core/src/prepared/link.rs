@@ -992,6 +992,22 @@ mod tests {
     }
 
     #[test]
+    fn ready_for_query_out_of_step_is_an_error_and_takes_the_parse_back() {
+        let mut w = World::default();
+        w.client(b'P', &parse_body("a", "select 1"));
+        w.client(b'S', b"");
+        // The server answers the Sync without the CloseComplete and
+        // ParseComplete owed before it: the model and the server disagree.
+        let mut out = BytesMut::new();
+        let answer = w.statements().on_server(b'Z', 1, b"I", &mut out);
+        assert!(answer.is_err(), "{answer:?}");
+        // What the skipped items did is undone: no name, no cache entry.
+        assert!(w.client.get(b"a").is_none());
+        assert!(w.server.is_empty());
+        assert!(w.link.is_settled());
+    }
+
+    #[test]
     fn a_failed_parse_leaves_no_name_and_no_cache_entry() {
         let mut w = World::default();
         w.client(b'P', &parse_body("bad", "selec 1"));

@@ -418,8 +418,13 @@ impl Link<'_> {
     /// half-read either way, and the policy says every request was
     /// answered. Used at release points and when a client leaves.
     pub fn clean_point(&self, policy: &impl LinkPolicy) -> Option<CleanPoint> {
-        (self.c2s.is_idle() && self.s2c.is_idle() && policy.is_idle()).then(CleanPoint::witnessed)
+        clean_point(self.c2s, self.s2c, policy)
     }
+}
+
+/// The one check behind every [`CleanPoint`] the relay makes.
+fn clean_point(c2s: &Half, s2c: &Half, policy: &impl LinkPolicy) -> Option<CleanPoint> {
+    (c2s.is_idle() && s2c.is_idle() && policy.is_idle()).then(CleanPoint::witnessed)
 }
 
 /// Relay until an event. Cancel-safe: all state lives in the halves and
@@ -468,8 +473,10 @@ fn poll_pump<P: LinkPolicy>(
             if s2c.stopped {
                 return Poll::Ready(Ok(PumpEvent::ServerStopped));
             }
-            if policy.releases_when_idle() && c2s.is_idle() && s2c.is_idle() && policy.is_idle() {
-                return Poll::Ready(Ok(PumpEvent::ReleasePoint(CleanPoint::witnessed())));
+            if policy.releases_when_idle() {
+                if let Some(clean) = clean_point(c2s, s2c, policy) {
+                    return Poll::Ready(Ok(PumpEvent::ReleasePoint(clean)));
+                }
             }
             if let Poll::Ready(r) = s2c.poll_fill_from(cx, server) {
                 if r.map_err(PumpError::ServerIo)? == 0 {

@@ -24,6 +24,7 @@ pub mod settings;
 pub mod shared;
 pub mod stats;
 pub mod stream;
+pub mod tls;
 #[cfg(test)]
 mod testing;
 

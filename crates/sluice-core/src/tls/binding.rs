@@ -1,0 +1,1 @@
+//! Channel binding data (tls-server-end-point). (Being written.)

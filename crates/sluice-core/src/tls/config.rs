@@ -1,0 +1,1 @@
+//! PgBouncer's TLS settings mapped onto rustls. (Being written.)

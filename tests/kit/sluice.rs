@@ -45,10 +45,7 @@ pub fn settings_from(dir: &Path, ini: &str, userlist: &str) -> (Settings, PathBu
         None => Userlist::default(),
     };
     (
-        Settings {
-            config: loaded.config,
-            userlist,
-        },
+        Settings::from_loaded(&loaded, userlist).expect("test settings load"),
         ini_path,
     )
 }

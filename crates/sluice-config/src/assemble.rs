@@ -183,6 +183,7 @@ impl Builder {
         Ok(Loaded {
             config,
             warnings: self.warnings,
+            origins: self.origins,
         })
     }
 }

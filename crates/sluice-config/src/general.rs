@@ -104,6 +104,10 @@ pub struct General {
     pub client_tls_ca_file: Option<PathBuf>,
     pub client_tls_protocols: String,
     pub client_tls_ciphers: String,
+    /// TLS 1.3 suites; empty = take them from `client_tls_ciphers`.
+    pub client_tls13_ciphers: String,
+    pub client_tls_ecdhcurve: String,
+    pub client_tls_dheparams: String,
     /// One of disable, allow, prefer, require, verify-ca, verify-full (lower-case).
     pub server_tls_sslmode: String,
     pub server_tls_ca_file: Option<PathBuf>,
@@ -111,6 +115,7 @@ pub struct General {
     pub server_tls_cert_file: Option<PathBuf>,
     pub server_tls_protocols: String,
     pub server_tls_ciphers: String,
+    pub server_tls13_ciphers: String,
     /// Sluice's own: Prometheus listener `host:port`; `None` = off.
     pub metrics_addr: Option<String>,
     /// Recognised PgBouncer keys Sluice does not use yet, as written, so
@@ -199,12 +204,16 @@ impl Default for General {
             client_tls_ca_file: None,
             client_tls_protocols: "secure".to_string(),
             client_tls_ciphers: "default".to_string(),
+            client_tls13_ciphers: String::new(),
+            client_tls_ecdhcurve: "auto".to_string(),
+            client_tls_dheparams: "auto".to_string(),
             server_tls_sslmode: "prefer".to_string(),
             server_tls_ca_file: None,
             server_tls_key_file: None,
             server_tls_cert_file: None,
             server_tls_protocols: "secure".to_string(),
             server_tls_ciphers: "default".to_string(),
+            server_tls13_ciphers: String::new(),
             metrics_addr: None,
             other: BTreeMap::new(),
         }

@@ -117,8 +117,9 @@ macro_rules! settings {
 //   logfile, conffile, peer_id, pool_idle_timeout, dns_max_ttl,
 //   dns_nxdomain_ttl, dns_zone_check_period, syslog, syslog_facility,
 //   syslog_ident, tcp_defer_accept, tcp_socket_buffer, and every
-//   client_tls_* / server_tls_* key. Sluice stores and shows them but, as
-//   for RELOAD, does not yet act on some while running (no TLS yet, the
+//   client_tls_* / server_tls_* key (TLS is set up again for new
+//   connections, as by RELOAD). Sluice stores and shows them but, as
+//   for RELOAD, does not act on some while running (the
 //   log file and listener socket options are set up once at start; the
 //   userlist is read again by RELOAD, not by SET auth_file, as in
 //   PgBouncer);
@@ -156,18 +157,18 @@ settings! {
     client_idle_timeout: Time = "0", field, true;
     /// Drop clients that have not logged in within this time. Default 60s. Reloadable.
     client_login_timeout: Time = "60", field, true;
-    /// TLS 1.3 cipher suites for clients (not used by Sluice yet). Default empty. Reloadable.
-    client_tls13_ciphers: Text = "", other, true;
+    /// TLS 1.3 cipher suites for clients; empty = from client_tls_ciphers. Default empty. Reloadable.
+    client_tls13_ciphers: Text = "", field, true;
     /// CA that verifies client certificates. Default unset. Reloadable.
     client_tls_ca_file: OptPath = "", field, true;
     /// Certificate presented to clients. Default unset. Reloadable.
     client_tls_cert_file: OptPath = "", field, true;
     /// Cipher list for TLS <= 1.2 towards clients. Default "default". Reloadable.
     client_tls_ciphers: Text = "default", field, true;
-    /// DH parameters (not used by Sluice). Default "auto". Reloadable.
-    client_tls_dheparams: Text = "auto", other, true;
-    /// ECDH curve (not used by Sluice). Default "auto". Reloadable.
-    client_tls_ecdhcurve: Text = "auto", other, true;
+    /// DH parameters: auto or none (rustls has no finite-field DHE). Default "auto". Reloadable.
+    client_tls_dheparams: Text = "auto", field, true;
+    /// Key-exchange groups for clients (auto, or names like X25519:prime256v1). Default "auto". Reloadable.
+    client_tls_ecdhcurve: Text = "auto", field, true;
     /// Private key for client TLS. Default unset. Reloadable.
     client_tls_key_file: OptPath = "", field, true;
     /// TLS protocol versions for clients. Default "secure". Reloadable.
@@ -274,8 +275,8 @@ settings! {
     server_reset_query_always: Flag = "0", field, true;
     /// Round-robin instead of LIFO reuse of idle servers (bool). Default false. Reloadable.
     server_round_robin: Flag = "0", field, true;
-    /// TLS 1.3 cipher suites towards servers (not used by Sluice yet). Default empty. Reloadable.
-    server_tls13_ciphers: Text = "", other, true;
+    /// TLS 1.3 cipher suites towards servers; empty = from server_tls_ciphers. Default empty. Reloadable.
+    server_tls13_ciphers: Text = "", field, true;
     /// CA that verifies servers. Default unset. Reloadable.
     server_tls_ca_file: OptPath = "", field, true;
     /// Client certificate presented to servers. Default unset. Reloadable.

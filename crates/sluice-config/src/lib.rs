@@ -38,6 +38,20 @@ pub use userlist::{Secret, Userlist};
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<Warning>,
+    /// Where each `[pgbouncer]` key was set, so checks made later (the
+    /// TLS files, read by the runtime) can still name the line.
+    pub origins: assemble::Origins,
+}
+
+impl Loaded {
+    /// An error about `key`, pointing at the line that set it (or at the
+    /// config file when the key took its default).
+    pub fn key_error(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        match self.origins.get(key) {
+            Some((file, line)) => ConfigError::key(file, Some(*line), key, message),
+            None => ConfigError::key(&self.config.source, None, key, message),
+        }
+    }
 }
 
 /// Read a config file: `.toml` as sluice.toml, anything else as pgbouncer.ini.

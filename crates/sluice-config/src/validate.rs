@@ -55,13 +55,17 @@ pub fn check(
                 ));
             }
         }
-        if g.client_tls_sslmode == "disable" {
-            warnings.push(warning(
+        // PgBouncer: "auth_type=cert requires client_tls_sslmode=verify-full";
+        // without a verified certificate there is no name to log in as.
+        if !g.client_tls_sslmode.starts_with("verify-") {
+            return Err(error(
                 config,
                 origins,
                 "auth_type",
-                "auth_type = cert with client_tls_sslmode = disable: no client can log in"
-                    .to_string(),
+                format!(
+                    "auth_type = cert needs client_tls_sslmode = verify-ca or verify-full (it is {})",
+                    g.client_tls_sslmode
+                ),
             ));
         }
     }
@@ -74,6 +78,18 @@ pub fn check(
             "client_tls_sslmode",
             format!(
                 "client_tls_sslmode = {} needs client_tls_key_file and client_tls_cert_file",
+                g.client_tls_sslmode
+            ),
+        ));
+    }
+    if g.client_tls_sslmode.starts_with("verify-") && missing(&g.client_tls_ca_file) {
+        // PgBouncer: "client_tls_sslmode requires client_tls_ca_file".
+        return Err(error(
+            config,
+            origins,
+            "client_tls_sslmode",
+            format!(
+                "client_tls_sslmode = {} needs client_tls_ca_file to verify client certificates",
                 g.client_tls_sslmode
             ),
         ));

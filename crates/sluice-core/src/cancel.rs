@@ -165,7 +165,7 @@ pub async fn forward(target: &CancelTarget) {
     };
     let mut buf = BytesMut::new();
     encode_cancel_request(target.key, &mut buf);
-    if stream.write_all(&buf).await.is_err() {
+    if stream.write_all(&buf).await.is_err() || stream.flush().await.is_err() {
         return;
     }
     let mut sink = [0u8; 64];

@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use tokio::net::{TcpStream, UnixStream};
 
-use crate::server::ServerAddr;
+use crate::server::{ServerAddr, ServerError};
 use crate::stream::Stream;
+use crate::tls::ServerTls;
 
 pub type ConnectFuture<'a> = Pin<Box<dyn Future<Output = io::Result<Stream>> + Send + 'a>>;
 
@@ -41,17 +42,26 @@ impl Connector for SocketConnector {
     }
 }
 
-/// A server's address with the connector that reaches it. Shared (by
-/// `Arc`) between the connection and the cancel slot of the client linked
-/// to it, so a cancel travels the same way the login did.
+/// A server's address with the connector that reaches it and the TLS
+/// settings it was first reached with. Shared (by `Arc`) between the
+/// connection and the cancel slot of the client linked to it, so a
+/// cancel travels the same way the login did, TLS included.
 #[derive(Debug, Clone)]
 pub struct ServerRoute {
     pub addr: ServerAddr,
     pub connector: Arc<dyn Connector>,
+    pub tls: Arc<ServerTls>,
 }
 
 impl ServerRoute {
-    pub async fn connect(&self) -> io::Result<Stream> {
-        self.connector.connect(&self.addr).await
+    pub async fn connect(&self) -> Result<Stream, ServerError> {
+        let stream = self
+            .connector
+            .connect(&self.addr)
+            .await
+            .map_err(ServerError::Connect)?;
+        crate::tls::connect::negotiate(stream, &self.addr, &self.tls)
+            .await
+            .map_err(ServerError::Tls)
     }
 }

@@ -28,6 +28,16 @@ pub enum PoolerError {
     TooManyClients,
     PoolerShuttingDown,
     NotAllowed,
+    /// Plaintext login while `client_tls_sslmode` requires TLS.
+    TlsRequired,
+    /// `auth_type = cert` over a plaintext connection.
+    TlsConnectionRequired,
+    /// `auth_type = cert` and the client sent no certificate.
+    TlsCertificateRequired,
+    /// `auth_type = cert` and the certificate's CN is not the user.
+    TlsCertificateNameMismatch,
+    /// Bytes arrived after SSLRequest before our answer (injection).
+    UnencryptedAfterSslRequest,
     /// The client sent another message than the login step expects.
     UnexpectedMessage {
         expected: u8,
@@ -85,6 +95,10 @@ impl PoolerError {
             ReloadFailed => SqlState::CONFIG_FILE_ERROR,
             ConsoleUsage | SetIgnored => SqlState::SUCCESSFUL_COMPLETION,
             AuthRejected(_) => SqlState::INVALID_PASSWORD,
+            TlsRequired
+            | TlsConnectionRequired
+            | TlsCertificateRequired
+            | TlsCertificateNameMismatch => SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
             ServerUnavailable(_) => SqlState::CONNECTION_FAILURE,
             ClientLoginTimeout
             | UnsupportedStartupParameter(_)
@@ -92,6 +106,7 @@ impl PoolerError {
             | MalformedScram(_)
             | DatabaseDisabled(_)
             | NotAllowed
+            | UnencryptedAfterSslRequest
             | UnexpectedMessage { .. }
             | ClientIdleTimeout
             | QueryTimeout
@@ -128,12 +143,17 @@ impl PoolerError {
             }
             InvalidSaslMechanism => "client selected an invalid SASL authentication mechanism",
             MalformedScram(why) => return format!("malformed SCRAM message: {why}").into(),
-            AuthTypeUnsupported => "auth_type cert/hba is not supported by Sluice yet",
+            AuthTypeUnsupported => "auth_type hba is not supported by Sluice yet",
             NoSuchDatabase(db) => return format!("no such database: {db}").into(),
             DatabaseDisabled(db) => return format!("database \"{db}\" is disabled").into(),
             TooManyClients => "no more connections allowed (max_client_conn)",
             PoolerShuttingDown => "pooler is shutting down",
             NotAllowed => "not allowed",
+            TlsRequired => "SSL required",
+            TlsConnectionRequired => "TLS connection required",
+            TlsCertificateRequired => "TLS client certificate required",
+            TlsCertificateNameMismatch => "TLS certificate name mismatch",
+            UnencryptedAfterSslRequest => "received unencrypted data after SSL request",
             UnexpectedMessage { expected, got } => {
                 return format!(
                     "expected message type '{}', got '{}'",

@@ -72,6 +72,8 @@ pub enum ServerError {
     Connect(std::io::Error),
     #[error("server connection timed out")]
     Timeout,
+    #[error("TLS to server failed: {0}")]
+    Tls(String),
     #[error("server refused login: {message}")]
     Refused { code: String, message: String },
     #[error("{0}")]
@@ -195,8 +197,9 @@ async fn connect_inner(
     let route = ServerRoute {
         addr: ServerAddr::of(target),
         connector: connector.clone(),
+        tls: target.tls.clone(),
     };
-    let stream = route.connect().await.map_err(ServerError::Connect)?;
+    let stream = route.connect().await?;
     let now = Instant::now();
     let mut conn = ServerConn {
         stream,
@@ -233,7 +236,9 @@ async fn connect_inner(
 
 impl ServerConn {
     async fn send(&mut self, buf: &[u8]) -> Result<(), ServerError> {
-        self.stream.write_all(buf).await.map_err(ServerError::Io)
+        self.stream.write_all(buf).await.map_err(ServerError::Io)?;
+        // A TLS stream may hold what it was given until flushed.
+        self.stream.flush().await.map_err(ServerError::Io)
     }
 
     /// Read one whole message, gathering into the s2c buffer.
@@ -433,7 +438,11 @@ impl ServerConn {
     pub async fn terminate(mut self) {
         let mut buf = BytesMut::new();
         frontend::terminate(&mut buf);
-        let _ = tokio::time::timeout(Duration::from_millis(200), self.stream.write_all(&buf)).await;
+        let goodbye = async {
+            self.stream.write_all(&buf).await?;
+            self.stream.flush().await
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(200), goodbye).await;
         let mut sink = [0u8; 256];
         let _ = tokio::time::timeout(CLOSE_WAIT, async {
             while matches!(self.stream.read(&mut sink).await, Ok(n) if n > 0) {}

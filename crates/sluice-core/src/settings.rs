@@ -4,13 +4,19 @@
 
 use std::time::Duration;
 
-use sluice_config::{Config, Database, PoolMode, UserOverrides, Userlist};
+use std::sync::Arc;
+
+use sluice_config::{Config, ConfigError, Database, Loaded, PoolMode, UserOverrides, Userlist};
+
+use crate::tls::{ServerTls, TlsSettings};
 
 /// Everything a reload replaces at once.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub config: Config,
     pub userlist: Userlist,
+    /// Both TLS legs, built from `config` (files read, checked).
+    pub tls: TlsSettings,
 }
 
 /// The names a client may use to reach the admin console.
@@ -56,9 +62,34 @@ pub struct ServerTarget {
     pub connect_query: Option<String>,
     /// True when the database line forces one user for every client.
     pub forced_user: bool,
+    /// How to reach it over TCP. Part of the target so that a RELOAD
+    /// which changes server TLS retires idle servers, as PgBouncer does.
+    pub tls: Arc<ServerTls>,
 }
 
 impl Settings {
+    /// Settings from a loaded configuration: reads and checks the TLS
+    /// files, and names the key's line when one is wrong.
+    pub fn from_loaded(loaded: &Loaded, userlist: Userlist) -> Result<Settings, ConfigError> {
+        let tls = TlsSettings::load(&loaded.config.general)
+            .map_err(|e| loaded.key_error(e.key, e.message))?;
+        Ok(Settings {
+            config: loaded.config.clone(),
+            userlist,
+            tls,
+        })
+    }
+
+    /// Settings from a configuration built in code (no file to point at).
+    pub fn new(config: Config, userlist: Userlist) -> Result<Settings, String> {
+        let tls = TlsSettings::load(&config.general).map_err(|e| e.to_string())?;
+        Ok(Settings {
+            config,
+            userlist,
+            tls,
+        })
+    }
+
     /// The database entry for a client-requested name: the exact entry,
     /// or the `*` fallback with `dbname` defaulting to the requested name.
     pub fn database(&self, name: &str) -> Option<Database> {
@@ -157,6 +188,7 @@ impl Settings {
             startup_params,
             connect_query: db.connect_query.clone(),
             forced_user: db.user.is_some(),
+            tls: self.tls.server.clone(),
         }
     }
 

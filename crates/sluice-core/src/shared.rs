@@ -40,6 +40,8 @@ pub struct Shared {
     pub control: Control,
     /// CancelRequests received (for metrics).
     pub cancel_requests: AtomicU64,
+    /// Client-leg TLS handshakes, completed and failed (for metrics).
+    pub tls_handshakes: crate::tls::accept::HandshakeCounters,
     /// Stats averages of the last complete `stats_period`.
     pub averages: crate::stats::PeriodAverages,
     /// How pools reach their servers.
@@ -74,6 +76,7 @@ impl Shared {
             mock_seed: rand::random(),
             control: Control::default(),
             cancel_requests: AtomicU64::new(0),
+            tls_handshakes: Default::default(),
             averages: Default::default(),
             connector,
             prepared: Default::default(),

@@ -46,6 +46,11 @@ pub trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send + Sync + fmt::Debug 
     fn is_unix(&self) -> bool {
         false
     }
+
+    /// What TLS negotiated, when this is a TLS stream.
+    fn tls(&self) -> Option<&std::sync::Arc<crate::tls::TlsInfo>> {
+        None
+    }
 }
 
 #[derive(Debug)]
@@ -84,6 +89,21 @@ impl Stream {
         let mut byte = [0u8; 1];
         let mut buf = ReadBuf::new(&mut byte);
         Pin::new(self).poll_read(&mut cx, &mut buf).is_ready()
+    }
+
+    /// A stand-in left behind while the real stream is being upgraded to
+    /// TLS (taken by value by the handshake): reads EOF, refuses writes.
+    /// Boxing a zero-sized type allocates nothing.
+    pub fn detached() -> Stream {
+        Stream::other(Detached)
+    }
+
+    /// TLS details when this stream is TLS.
+    pub fn tls(&self) -> Option<&std::sync::Arc<crate::tls::TlsInfo>> {
+        match self {
+            Stream::Other(s) => s.tls(),
+            _ => None,
+        }
     }
 
     pub fn is_unix(&self) -> bool {
@@ -132,6 +152,44 @@ fn tcp_endpoint(addr: io::Result<std::net::SocketAddr>) -> Endpoint {
 
 fn unix_endpoint() -> Endpoint {
     ("unix".to_string(), 0)
+}
+
+/// See [`Stream::detached`].
+#[derive(Debug)]
+struct Detached;
+
+impl AsyncRead for Detached {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Detached {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(io::ErrorKind::NotConnected.into()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl ByteStream for Detached {
+    fn poll_read_ready(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
 }
 
 /// Forward one `AsyncRead`/`AsyncWrite` call to whichever stream is inside.

@@ -197,10 +197,7 @@ mod tests {
     /// console's SHUTDOWN ends the signal loop.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn usr1_pauses_and_usr2_resumes() {
-        let settings = Settings {
-            config: Default::default(),
-            userlist: Default::default(),
-        };
+        let settings = Settings::new(Default::default(), Default::default()).expect("settings");
         let sluice = Sluice::start(
             Listeners {
                 tcp: Vec::new(),

@@ -183,6 +183,18 @@ fn each_error_has_its_line_and_key() {
             "client_tls_cert_file",
         ),
         (
+            "[pgbouncer]\nauth_type = cert\nclient_tls_key_file = /k\nclient_tls_cert_file = /c\n",
+            2,
+            Some("auth_type"),
+            "needs client_tls_sslmode = verify-ca or verify-full",
+        ),
+        (
+            "[pgbouncer]\nclient_tls_sslmode = verify-ca\nclient_tls_key_file = /k\nclient_tls_cert_file = /c\n",
+            2,
+            Some("client_tls_sslmode"),
+            "needs client_tls_ca_file",
+        ),
+        (
             "[pgbouncer]\nserver_tls_key_file = /k\n",
             2,
             Some("server_tls_key_file"),
@@ -216,13 +228,8 @@ fn checks_that_pass() {
         hba.config.general.auth_hba_file.as_deref(),
         Some(Path::new("/etc/hba.conf"))
     );
-    let cert = ini("[pgbouncer]\nauth_type = cert\nclient_tls_key_file = /k\nclient_tls_cert_file = /c\nclient_tls_sslmode = verify-full\n");
+    let cert = ini("[pgbouncer]\nauth_type = cert\nclient_tls_key_file = /k\nclient_tls_cert_file = /c\nclient_tls_ca_file = /ca\nclient_tls_sslmode = verify-full\n");
     assert!(cert.warnings.is_empty());
-    // cert without TLS on: allowed, but warned.
-    let off =
-        ini("[pgbouncer]\nauth_type = cert\nclient_tls_key_file = /k\nclient_tls_cert_file = /c\n");
-    assert_eq!(off.warnings.len(), 1);
-    assert_eq!(off.warnings[0].line, 2);
     let auth_db = ini("[pgbouncer]\nauth_dbname = nowhere\n[databases]\na = host=x\n");
     assert!(auth_db
         .warnings

@@ -151,9 +151,10 @@ async fn login(
     }
     if general.log_connections {
         tracing::info!(
-            "C: {}/{user}@{addr}:{port} login attempt: db={} user={user} tls=no",
+            "C: {}/{user}@{addr}:{port} login attempt: db={} user={user} tls={}",
             request.database,
-            request.database
+            request.database,
+            crate::tls::log_text(stream)
         );
     }
     let same_uid =
@@ -221,6 +222,7 @@ async fn login(
             .unwrap_or_default()
             .to_string(),
         remote_pid: 0,
+        tls: crate::tls::describe(stream),
     };
     let handle = shared.control.registry.register(shared.next_id(), info);
     Ok((access, handle))

@@ -101,10 +101,7 @@ mod tests {
 
     fn settings(ini: &str) -> crate::Settings {
         let loaded = sluice_config::parse_ini(ini, std::path::Path::new("test.ini")).expect("ini");
-        crate::Settings {
-            config: loaded.config,
-            userlist: Default::default(),
-        }
+        crate::Settings::from_loaded(&loaded, Default::default()).expect("settings")
     }
 
     /// Every stats_period the averages are recomputed from the counters'

@@ -72,7 +72,8 @@ pub async fn authenticate(
             _ => Method::Md5,
         },
         AuthType::ScramSha256 => Method::Scram,
-        AuthType::Cert | AuthType::Hba => return Err(PoolerError::AuthTypeUnsupported.into()),
+        AuthType::Cert => return certificate_login(stream, user).map(|()| accepted(None)),
+        AuthType::Hba => return Err(PoolerError::AuthTypeUnsupported.into()),
     };
     let mut buf = BytesMut::new();
     match method {
@@ -124,6 +125,22 @@ pub async fn authenticate(
             scram_exchange(stream, server, real_server_key).await
         }
     }
+}
+
+/// `auth_type = cert`: the verified client certificate's CN must be the
+/// user name (PgBouncer's checks and texts, in its order). No password
+/// is asked, so the server leg needs a password or a trusting server.
+fn certificate_login(stream: &Stream, user: &str) -> Result<(), ClientError> {
+    let tls = stream.tls().ok_or(PoolerError::TlsConnectionRequired)?;
+    let name = tls
+        .peer_common_name
+        .as_deref()
+        .ok_or(PoolerError::TlsCertificateRequired)?;
+    tracing::debug!("TLS cert login: CN={name}");
+    if name != user {
+        return Err(PoolerError::TlsCertificateNameMismatch.into());
+    }
+    Ok(())
 }
 
 fn accepted(pass_through: Option<ServerCredential>) -> AuthResult {

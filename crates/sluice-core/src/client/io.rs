@@ -51,6 +51,8 @@ impl From<std::io::Error> for ClientError {
 /// Write and clear `buf`.
 pub async fn send(stream: &mut Stream, buf: &mut BytesMut) -> Result<(), ClientError> {
     stream.write_all(buf).await?;
+    // A TLS stream may hold what it was given until flushed.
+    stream.flush().await?;
     buf.clear();
     Ok(())
 }
@@ -87,7 +89,10 @@ pub async fn report(stream: &mut Stream, error: &ClientError) {
     if let ClientError::Fatal(e) = error {
         let mut buf = BytesMut::new();
         e.encode(&mut buf);
-        let _ =
-            tokio::time::timeout(std::time::Duration::from_secs(1), stream.write_all(&buf)).await;
+        let write = async {
+            stream.write_all(&buf).await?;
+            stream.flush().await
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), write).await;
     }
 }

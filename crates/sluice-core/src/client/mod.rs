@@ -25,6 +25,7 @@ use crate::errors::PoolerError;
 use crate::params::VarCache;
 use crate::shared::{RunState, Shared};
 use crate::stream::Stream;
+use crate::tls::ClientMode;
 
 /// Counts a client against max_client_conn for as long as it lives.
 struct ClientCount<'a>(&'a Shared);
@@ -43,9 +44,10 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
     let (addr, port) = stream.peer();
     let settings = shared.settings();
     let general = &settings.config.general;
+    let tls = settings.tls.client.as_deref();
     let opening = tokio::time::timeout(
         general.client_login_timeout,
-        Box::pin(read_opening(&mut stream)),
+        Box::pin(read_opening(&mut stream, tls, &shared.tls_handshakes)),
     )
     .await;
     let msg = match opening {
@@ -65,6 +67,14 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
         }
         Ok(Ok(Opening::Login(msg))) => msg,
     };
+    // require and verify-*: no plaintext logins over TCP, console
+    // included (a Unix socket never offers TLS and is exempt, as in
+    // PgBouncer).
+    let tls_required = tls.is_some_and(|t| t.mode >= ClientMode::Require);
+    if tls_required && stream.tls().is_none() && !stream.is_unix() {
+        close(&mut stream, &PoolerError::TlsRequired.into(), &addr, port, started).await;
+        return;
+    }
     // The console is exempt from max_client_conn and stays reachable
     // during shutdown, as in PgBouncer.
     if crate::admin::is_admin_login(&msg) {
@@ -131,6 +141,7 @@ fn register(shared: &Arc<Shared>, stream: &Stream, parts: &LoggedIn) -> ClientHa
         local_port,
         application_name: parts.vars.get("application_name").unwrap_or("").to_string(),
         remote_pid: 0,
+        tls: crate::tls::describe(stream),
     };
     shared.control.registry.register(shared.next_id(), info)
 }
@@ -203,11 +214,12 @@ async fn login(
     }
     if general.log_connections {
         tracing::info!(
-            "C: {}/{}@{addr}:{port} login attempt: db={} user={} tls=no",
+            "C: {}/{}@{addr}:{port} login attempt: db={} user={} tls={}",
             request.database,
             request.user,
             request.database,
-            request.user
+            request.user,
+            crate::tls::log_text(stream)
         );
     }
     let auth = auth::authenticate(stream, &request.user, &settings, &shared.mock_seed).await?;
@@ -289,10 +301,7 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let _peer = TcpStream::connect(addr).await.expect("connect");
         let (socket, _) = listener.accept().await.expect("accept");
-        let shared = Shared::new(Settings {
-            config: Default::default(),
-            userlist: Default::default(),
-        });
+        let shared = Shared::new(Settings::new(Default::default(), Default::default()).expect("settings"));
         let future = serve(Stream::Tcp(socket), shared);
         let size = std::mem::size_of_val(&future);
         eprintln!("client::serve future: {size} bytes");

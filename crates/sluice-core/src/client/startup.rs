@@ -1,6 +1,7 @@
-//! The startup phase: SSLRequest / GSSENCRequest (answered 'N' until TLS
-//! lands), CancelRequest, and the StartupMessage with its parameters
-//! checked the way PgBouncer checks them.
+//! The startup phase: direct TLS, SSLRequest (TLS per
+//! `client_tls_sslmode`), GSSENCRequest (always 'N'), CancelRequest, and
+//! the StartupMessage with its parameters checked the way PgBouncer
+//! checks them.
 
 use bytes::BytesMut;
 use sluice_proto::startup::{decode_startup, StartupMessage, StartupPacket, MAX_STARTUP_PACKET};
@@ -11,6 +12,8 @@ use super::io::ClientError;
 use crate::errors::PoolerError;
 use crate::params::{parse_options, VarCache};
 use crate::stream::Stream;
+use crate::tls::accept::{self, HandshakeCounters};
+use crate::tls::ClientTls;
 
 /// What the first packets amounted to.
 pub enum Opening {
@@ -19,8 +22,18 @@ pub enum Opening {
 }
 
 /// Read packets until a StartupMessage or CancelRequest arrives. Reads
-/// exactly each packet's declared length: nothing is read ahead.
-pub async fn read_opening(stream: &mut Stream) -> Result<Opening, ClientError> {
+/// exactly each packet's declared length: nothing is read ahead. With
+/// client TLS on, `stream` may come back upgraded to TLS.
+pub async fn read_opening(
+    stream: &mut Stream,
+    tls: Option<&ClientTls>,
+    counters: &HandshakeCounters,
+) -> Result<Opening, ClientError> {
+    if let Some(tls) = tls {
+        if accept::starts_with_tls(stream).await? {
+            accept::accept_direct(stream, tls, counters).await?;
+        }
+    }
     loop {
         let mut buf = BytesMut::with_capacity(64);
         let mut len = [0u8; 4];
@@ -46,9 +59,14 @@ pub async fn read_opening(stream: &mut Stream) -> Result<Opening, ClientError> {
                 "incomplete startup packet",
             )))?;
         match packet {
-            StartupPacket::SslRequest | StartupPacket::GssEncRequest => {
-                // No TLS yet: 'N' lets sslmode=prefer clients go on in clear.
+            StartupPacket::SslRequest => {
+                accept::answer_ssl_request(stream, tls, counters).await?;
+            }
+            StartupPacket::GssEncRequest => {
+                // No GSSAPI: 'N', and the client goes on with SSLRequest or
+                // a plain startup (answering 'G' would be a lie).
                 stream.write_all(b"N").await?;
+                stream.flush().await?;
             }
             StartupPacket::Cancel(key) => return Ok(Opening::Cancel(key)),
             StartupPacket::Startup(msg) => return Ok(Opening::Login(msg)),

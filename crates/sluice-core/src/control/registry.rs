@@ -69,6 +69,8 @@ pub struct ServerInfo {
     /// Backend PID from BackendKeyData (0 if the server sent none).
     pub remote_pid: i32,
     pub generation: u64,
+    /// SHOW SERVERS `tls`: what was negotiated, empty in plaintext.
+    pub tls: String,
 }
 
 impl Default for ServerInfo {
@@ -84,6 +86,7 @@ impl Default for ServerInfo {
             request_time: UNIX_EPOCH,
             remote_pid: 0,
             generation: 0,
+            tls: String::new(),
         }
     }
 }
@@ -108,6 +111,7 @@ impl ServerInfo {
             request_time: wall_clock(conn.last_used),
             remote_pid: conn.key.map_or(0, |k| k.pid),
             generation: conn.generation,
+            tls: conn.stream.tls().map_or(String::new(), |t| t.describe()),
         }
     }
 
@@ -149,6 +153,8 @@ pub struct ClientInfo {
     pub application_name: String,
     /// Peer PID on a Unix socket, else 0.
     pub remote_pid: i32,
+    /// SHOW CLIENTS `tls`: what was negotiated, empty in plaintext.
+    pub tls: String,
 }
 
 #[derive(Debug)]

@@ -27,10 +27,9 @@ pub fn load_settings(path: &Path) -> Result<(Settings, Vec<Warning>), String> {
         Some(file) => Userlist::load(file).map_err(|e| e.to_string())?,
         None => Userlist::default(),
     };
-    let settings = Settings {
-        config: loaded.config,
-        userlist,
-    };
+    // TLS files are read here, so a bad certificate fails the whole load
+    // and RELOAD keeps the settings (and certificates) it had.
+    let settings = Settings::from_loaded(&loaded, userlist).map_err(|e| e.to_string())?;
     Ok((settings, loaded.warnings))
 }
 
@@ -98,6 +97,17 @@ pub fn set(shared: &Shared, key: &str, value: &str) -> Result<(), PoolerError> {
     if let Err(e) = sluice_config::set_at_run_time(&mut settings.config, key, value) {
         tracing::error!("SET {key} = {value} failed: {e}");
         return Err(refuse("SET failed"));
+    }
+    if key.to_ascii_lowercase().contains("_tls") {
+        // New files or modes are read now, for connections made from here
+        // on; if they do not load, nothing changes (PgBouncer's words).
+        match crate::tls::TlsSettings::load(&settings.config.general) {
+            Ok(tls) => settings.tls = tls,
+            Err(e) => {
+                tracing::error!("TLS settings could not be applied, still using old configuration: {e}");
+                return Err(refuse("SET failed"));
+            }
+        }
     }
     apply_locked(shared, settings);
     tracing::info!("SET {key} = {value}");

@@ -5,10 +5,7 @@ use super::*;
 
 fn shared(ini: &str) -> Arc<Shared> {
     let loaded = sluice_config::parse_ini(ini, std::path::Path::new("test.ini")).expect("ini");
-    Shared::new(crate::Settings {
-        config: loaded.config,
-        userlist: Default::default(),
-    })
+    Shared::new(crate::Settings::from_loaded(&loaded, Default::default()).expect("settings"))
 }
 
 fn text(e: PoolerError) -> String {

@@ -325,6 +325,20 @@ pub const INSTANCE: &[Family<Shared>] = &[
         |s| load(&s.cancel_requests),
     ),
     family(
+        "sluice_tls_handshakes_total",
+        Counter,
+        &[],
+        "TLS handshakes with clients that completed",
+        |s| load(&s.tls_handshakes.completed),
+    ),
+    family(
+        "sluice_tls_handshake_failures_total",
+        Counter,
+        &[],
+        "TLS handshakes with clients that failed (bad hello, certificate, ALPN)",
+        |s| load(&s.tls_handshakes.failed),
+    ),
+    family(
         "sluice_prepared_statements",
         Gauge,
         &[],

@@ -82,15 +82,15 @@ mod tests {
             local_port: 6432,
             application_name: app.into(),
             remote_pid: 0,
+            tls: String::new(),
         }
     }
 
     #[test]
     fn a_thousand_application_names_make_a_bounded_number_of_series() {
-        let shared = Shared::new(crate::Settings {
-            config: Default::default(),
-            userlist: Default::default(),
-        });
+        let shared = Shared::new(
+            crate::Settings::new(Default::default(), Default::default()).expect("settings"),
+        );
         let registry = &shared.control.registry;
         let mut handles = Vec::new();
         // Two busy applications, then a thousand that connect once each.

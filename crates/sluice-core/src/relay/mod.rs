@@ -108,6 +108,10 @@ pub struct Half {
     stopped: bool,
     /// The observer held the next message back (`Verdict::Hold`).
     held: bool,
+    /// Bytes were written since the last completed flush. TLS keeps
+    /// written bytes in its own buffer when the socket is full, and only
+    /// a flush pushes them out; a plain socket's flush returns at once.
+    unflushed: bool,
     /// Where observers write replacement and injected bytes (reused).
     scratch: BytesMut,
 }
@@ -119,7 +123,7 @@ impl Half {
 
     /// Nothing buffered and nothing half-read: a clean boundary.
     pub fn is_idle(&self) -> bool {
-        self.buf.is_empty() && self.skip == 0
+        self.buf.is_empty() && self.skip == 0 && !self.unflushed
     }
 
     /// Forget everything (after the connection was broken).
@@ -128,6 +132,7 @@ impl Half {
         self.ready = 0;
         self.skip = 0;
         self.stopped = false;
+        self.unflushed = false;
         self.held = false;
     }
 
@@ -222,13 +227,29 @@ impl Half {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Write what is ready, then flush once all of it is written. Ready
+    /// with the bytes written (0 when only a flush completed).
     fn poll_flush_to(&mut self, cx: &mut Context<'_>, out: &mut Stream) -> Poll<io::Result<usize>> {
-        let n = std::task::ready!(Pin::new(out).poll_write(cx, &self.buf[..self.ready]))?;
-        if n == 0 {
-            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+        let mut n = 0;
+        if self.ready > 0 {
+            n = std::task::ready!(Pin::new(&mut *out).poll_write(cx, &self.buf[..self.ready]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.buf.advance(n);
+            self.ready -= n;
+            self.unflushed = true;
         }
-        self.buf.advance(n);
-        self.ready -= n;
+        if self.ready == 0 && self.unflushed {
+            match Pin::new(out).poll_flush(cx) {
+                Poll::Ready(r) => {
+                    r?;
+                    self.unflushed = false;
+                }
+                Poll::Pending if n == 0 => return Poll::Pending,
+                Poll::Pending => {}
+            }
+        }
         Poll::Ready(Ok(n))
     }
 
@@ -463,16 +484,17 @@ fn poll_pump<P: LinkPolicy>(
         let mut progress = false;
 
         // Server → client.
-        if s2c.ready > 0 {
+        if s2c.ready > 0 || s2c.unflushed {
             if let Poll::Ready(r) = s2c.poll_flush_to(cx, client) {
                 traffic.to_client += r.map_err(PumpError::ClientIo)? as u64;
                 progress = true;
             }
         }
-        if s2c.ready == 0 {
-            if s2c.stopped {
+        if s2c.ready == 0 && s2c.stopped {
+            if !s2c.unflushed {
                 return Poll::Ready(Ok(PumpEvent::ServerStopped));
             }
+        } else if s2c.ready == 0 {
             if policy.releases_when_idle() {
                 if let Some(clean) = clean_point(c2s, s2c, policy) {
                     return Poll::Ready(Ok(PumpEvent::ReleasePoint(clean)));
@@ -496,7 +518,7 @@ fn poll_pump<P: LinkPolicy>(
         }
 
         // Client → server.
-        if c2s.ready > 0 {
+        if c2s.ready > 0 || c2s.unflushed {
             if let Poll::Ready(r) = c2s.poll_flush_to(cx, server) {
                 r.map_err(PumpError::ServerIo)?;
                 progress = true;
@@ -506,9 +528,10 @@ fn poll_pump<P: LinkPolicy>(
         // client meanwhile would only buffer without bound.
         if c2s.ready == 0 && !c2s.held {
             if c2s.stopped {
-                return Poll::Ready(Ok(PumpEvent::ClientStopped));
-            }
-            if let Poll::Ready(r) = c2s.poll_fill_from(cx, client) {
+                if !c2s.unflushed {
+                    return Poll::Ready(Ok(PumpEvent::ClientStopped));
+                }
+            } else if let Poll::Ready(r) = c2s.poll_fill_from(cx, client) {
                 let n = r.map_err(PumpError::ClientIo)?;
                 if n == 0 {
                     return Poll::Ready(Ok(PumpEvent::ClientEof));

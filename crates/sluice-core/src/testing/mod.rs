@@ -22,10 +22,7 @@ use crate::shared::Shared;
 /// Settings from pgbouncer.ini text.
 pub fn settings(ini: &str) -> Settings {
     let loaded = sluice_config::parse_ini(ini, std::path::Path::new("test.ini")).expect("ini");
-    Settings {
-        config: loaded.config,
-        userlist: Default::default(),
-    }
+    Settings::from_loaded(&loaded, Default::default()).expect("settings")
 }
 
 /// Databases `db` and `db2`, any user admitted; `general` adds

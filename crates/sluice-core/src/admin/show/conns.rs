@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::BytesMut;
 
-use crate::admin::rows::{empty, send, send_parts, timestamp, zero, Column, Ty};
+use crate::admin::rows::{send, send_parts, timestamp, zero, Column, Ty};
 use crate::control::registry::ClientState;
 use crate::pool::Pool;
 use crate::shared::Shared;
@@ -33,6 +33,7 @@ pub struct Conn {
     /// The id of the other end of the link.
     link: Option<u64>,
     remote_pid: i32,
+    tls: String,
     application_name: String,
 }
 
@@ -65,7 +66,7 @@ const CONNS: &[Column<Conn>] = &[
     Column::new("ptr", Text, |c| ptr(c.id).into()),
     Column::new("link", Text, |c| c.link.map_or(String::new(), ptr).into()),
     Column::new("remote_pid", Int4, |c| c.remote_pid.into()),
-    Column::new("tls", Text, empty),
+    Column::new("tls", Text, |c| c.tls.as_str().into()),
     Column::new("application_name", Text, |c| {
         c.application_name.as_str().into()
     }),
@@ -136,6 +137,7 @@ fn client_rows(shared: &Shared, socket_state: bool) -> Vec<Conn> {
                 id: c.id,
                 link: c.link().map(|s| s.id),
                 remote_pid: i.remote_pid,
+                tls: i.tls.clone(),
                 application_name: i.application_name.clone(),
             }
         })
@@ -192,6 +194,7 @@ fn server_rows(shared: &Shared, socket_state: bool) -> Vec<Conn> {
             id: s.id,
             link: client,
             remote_pid: s.remote_pid,
+            tls: s.tls.clone(),
             application_name: String::new(),
             addr: s.addr,
             local_addr: s.local_addr,

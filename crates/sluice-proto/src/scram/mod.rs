@@ -1,4 +1,5 @@
-//! SCRAM-SHA-256 (RFC 5802 / RFC 7677) as PostgreSQL speaks it.
+//! SCRAM-SHA-256 and SCRAM-SHA-256-PLUS (RFC 5802 / RFC 7677 / RFC 5929)
+//! as PostgreSQL speaks them.
 //!
 //! Sluice authenticates clients itself, so it needs the server side of
 //! SCRAM ([`ScramServer`]) working from the same stored secret PostgreSQL
@@ -7,10 +8,19 @@
 //! can log in to the real server as that user without ever knowing the
 //! password ([`ScramKeyClient`]) — the "pass-through" PgBouncer also does.
 //!
-//! No channel binding: Sluice never offers SCRAM-SHA-256-PLUS, so a client
-//! asking for it is refused, and the gs2 headers `n,,` and `y,,` are both
-//! accepted, as PostgreSQL does without TLS. Nonces come from the caller so
-//! this crate stays deterministic and testable.
+//! Channel binding is `tls-server-end-point` only, as in PostgreSQL: the
+//! binding data is a hash of the TLS server certificate, computed by the
+//! caller (it owns the TLS stack) and handed in per connection. Each leg
+//! binds to its own channel: on the client leg Sluice is the TLS server and
+//! binds to its own certificate; on the server leg it binds to the
+//! backend's. The server side offers SCRAM-SHA-256-PLUS only when given
+//! binding data, and then refuses the `y` flag (a client that could bind
+//! but was told it could not: a stripped mechanism list) just as PostgreSQL
+//! does over TLS. Without binding data it behaves as PostgreSQL without TLS:
+//! `n,,` and `y,,` are accepted and `p=` is refused. The client side picks
+//! `p`, `y` or `n` from what it has and what the server offered
+//! ([`ClientChannelBinding`]). Nonces come from the caller so this crate
+//! stays deterministic and testable.
 
 mod attr;
 mod client;
@@ -19,7 +29,7 @@ mod server;
 #[cfg(test)]
 mod tests;
 
-pub use client::ScramKeyClient;
+pub use client::{ClientChannelBinding, ScramKeyClient};
 pub use secret::ScramSecret;
 pub use server::ScramServer;
 
@@ -30,6 +40,18 @@ use crate::SqlState;
 
 /// The mechanism name in AuthenticationSASL / SASLInitialResponse.
 pub const SCRAM_SHA_256: &str = "SCRAM-SHA-256";
+
+/// The channel-binding variant's mechanism name.
+pub const SCRAM_SHA_256_PLUS: &str = "SCRAM-SHA-256-PLUS";
+
+/// The only channel-binding type PostgreSQL supports (and so Sluice):
+/// `tls-unique` is undefined for TLS 1.3 and needs TLS internals.
+const CBIND_TYPE: &[u8] = b"tls-server-end-point";
+
+/// The gs2 header of a bound exchange. Always this exact text, because an
+/// authorization identity is refused: `c=` is its base64 with the binding
+/// data appended.
+const GS2_HEADER_PLUS: &[u8] = b"p=tls-server-end-point,,";
 
 /// Iterations used for mock exchanges and by PostgreSQL's default secrets.
 pub const DEFAULT_ITERATIONS: u32 = 4096;
@@ -42,14 +64,50 @@ pub const RAW_NONCE_LEN: usize = 18;
 const MAX_MESSAGE: usize = 8192;
 
 /// Why a SCRAM exchange failed.
+///
+/// Texts are PostgreSQL's (`auth-scram.c`) where it has the condition;
+/// where PostgreSQL sends an errmsg plus an errdetail, the text is
+/// `errmsg: errdetail`.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ScramError {
     /// The message does not follow the SCRAM grammar; the text says where.
     #[error("malformed SCRAM message: {0}")]
     Malformed(&'static str),
-    /// The client asked for channel binding (`p=…`), which was not offered.
-    #[error("SCRAM channel binding was requested, but SCRAM-SHA-256-PLUS was not offered")]
+    /// SASLInitialResponse named a mechanism that was not offered: not
+    /// SCRAM at all, or SCRAM-SHA-256-PLUS without binding data.
+    #[error("client selected an invalid SASL authentication mechanism")]
+    InvalidMechanism,
+    /// The client chose plain SCRAM-SHA-256 but sent channel binding
+    /// (`p=` in the gs2 header, or binding data in `c=`).
+    #[error(
+        "malformed SCRAM message: The client selected SCRAM-SHA-256 without channel binding, \
+         but the SCRAM message includes channel binding data."
+    )]
     UnsupportedChannelBinding,
+    /// The client chose SCRAM-SHA-256-PLUS but its gs2 header is `n` or `y`.
+    #[error(
+        "malformed SCRAM message: The client selected SCRAM-SHA-256-PLUS, \
+         but the SCRAM message does not include channel binding data."
+    )]
+    ChannelBindingRequired,
+    /// `p=` named a type other than `tls-server-end-point` (the name is
+    /// sanitized as PostgreSQL does: at most 30 characters, non-printable
+    /// ones as `?`).
+    #[error("unsupported SCRAM channel-binding type \"{0}\"")]
+    UnsupportedChannelBindingType(String),
+    /// The client sent `y` (it could bind but believes the server cannot)
+    /// while SCRAM-SHA-256-PLUS was offered: something between us removed
+    /// PLUS from the mechanism list, so the exchange must not go on.
+    #[error(
+        "SCRAM channel binding negotiation error: The client supports SCRAM channel binding \
+         but thinks the server does not.  However, this server does support channel binding."
+    )]
+    ChannelBindingNegotiation,
+    /// The binding data in `c=` is not the hash of our certificate: the
+    /// client's TLS peer is not us (a man in the middle), or it hashed
+    /// another way.
+    #[error("SCRAM channel binding check failed")]
+    ChannelBindingMismatch,
     /// The nonce in the final message is not the one agreed on.
     #[error("invalid SCRAM response: nonce does not match")]
     NonceMismatch,
@@ -68,11 +126,17 @@ pub enum ScramError {
 }
 
 impl ScramError {
-    /// The SQLSTATE to report to a client: a wrong proof is a failed
-    /// password check, everything else a protocol violation.
+    /// The SQLSTATE to report to a client, PostgreSQL's for each case: a
+    /// wrong proof is a failed password check; the two channel-binding
+    /// failures that are about *who* is on the other end (a downgrade, a
+    /// foreign certificate) are 28000, as PostgreSQL reports them;
+    /// everything else is a protocol violation.
     pub fn sqlstate(&self) -> SqlState {
         match self {
             ScramError::InvalidProof => SqlState::INVALID_PASSWORD,
+            ScramError::ChannelBindingNegotiation | ScramError::ChannelBindingMismatch => {
+                SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+            }
             _ => SqlState::PROTOCOL_VIOLATION,
         }
     }
@@ -187,4 +251,13 @@ fn b64_decode(data: &[u8]) -> Option<Vec<u8>> {
 /// Base64 of 32 bytes expected: a proof, a signature or a key.
 fn b64_decode_32(data: &[u8]) -> Option<[u8; 32]> {
     b64_decode(data)?.try_into().ok()
+}
+
+/// The `c=` value of a bound exchange: base64 of the gs2 header followed by
+/// the binding data (RFC 5802 §7, `cbind-input`).
+fn bound_cbind(binding: &[u8]) -> String {
+    let mut input = Vec::with_capacity(GS2_HEADER_PLUS.len() + binding.len());
+    input.extend_from_slice(GS2_HEADER_PLUS);
+    input.extend_from_slice(binding);
+    b64_encode(&input)
 }

@@ -1,16 +1,19 @@
-//! The server side of one SCRAM-SHA-256 exchange with a client.
+//! The server side of one SCRAM-SHA-256(-PLUS) exchange with a client.
 //!
 //! Follows PostgreSQL's `auth-scram.c`: the same checks in the same order,
-//! the same tolerance (either `n,,` or `y,,`, extensions ignored), and for
-//! unknown users a mock exchange that looks identical on the wire and fails
-//! only at the proof, so user names cannot be probed.
+//! the same channel-binding rules (PLUS needs `p=tls-server-end-point`,
+//! plain SCRAM must not carry `p=`, `y` is a downgrade when PLUS was
+//! offered), extensions ignored, and for unknown users a mock exchange that
+//! looks identical on the wire — channel-binding checks included — and
+//! fails only at the proof, so user names cannot be probed.
 
 use subtle::ConstantTimeEq;
 
 use super::attr::{is_printable_nonce, Attrs};
 use super::{
-    auth_message, b64_decode_32, b64_encode, check_message, hmac, sha256, xor_into, ScramError,
-    ScramSecret, DEFAULT_ITERATIONS, RAW_NONCE_LEN,
+    auth_message, b64_decode_32, b64_encode, bound_cbind, check_message, hmac, sha256, xor_into,
+    ScramError, ScramSecret, CBIND_TYPE, DEFAULT_ITERATIONS, RAW_NONCE_LEN, SCRAM_SHA_256,
+    SCRAM_SHA_256_PLUS,
 };
 
 /// Salt length of a mock secret, as PostgreSQL's `SCRAM_DEFAULT_SALT_LEN`.
@@ -21,6 +24,21 @@ const MOCK_SALT_LEN: usize = 16;
 const CBIND_N: &[u8] = b"biws";
 const CBIND_Y: &[u8] = b"eSws";
 
+/// PostgreSQL's `sanitize_str` limit for a name quoted in an error.
+const SANITIZED_LEN: usize = 30;
+
+/// The gs2 channel-binding flag the client sent in its first message; the
+/// final message's `c=` must repeat it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flag {
+    /// `n`: the client cannot bind.
+    N,
+    /// `y`: the client could bind but thinks we cannot.
+    Y,
+    /// `p=tls-server-end-point`: the client binds.
+    P,
+}
+
 enum State {
     /// Waiting for client-first-message.
     Initial,
@@ -29,6 +47,7 @@ enum State {
         client_first_bare: Vec<u8>,
         server_first: Vec<u8>,
         nonce: Vec<u8>,
+        flag: Flag,
     },
     /// Finished or failed; every further call is out of order.
     Done,
@@ -41,6 +60,9 @@ pub struct ScramServer {
     server_nonce: String,
     /// A mock exchange for an unknown user: always ends in InvalidProof.
     doomed: bool,
+    /// `tls-server-end-point` data of the certificate this connection
+    /// presented; `Some` means SCRAM-SHA-256-PLUS is offered.
+    binding: Option<Vec<u8>>,
     state: State,
 }
 
@@ -78,25 +100,66 @@ impl ScramServer {
             secret,
             server_nonce,
             doomed,
+            binding: None,
             state: State::Initial,
         }
     }
 
-    /// Take the client-first-message (the data of SASLInitialResponse) and
-    /// return the server-first-message to send in AuthenticationSASLContinue.
+    /// Offer SCRAM-SHA-256-PLUS on this connection, binding to `binding`:
+    /// the `tls-server-end-point` hash of the certificate Sluice presented
+    /// on it. `None` (no TLS, or a certificate whose signature algorithm
+    /// gives no hash) offers plain SCRAM-SHA-256 only; so does empty data,
+    /// which no certificate hash can be. Call it on mock exchanges exactly
+    /// as on real ones, or an unknown user would answer differently.
+    pub fn with_channel_binding(mut self, binding: Option<Vec<u8>>) -> Self {
+        self.binding = binding.filter(|b| !b.is_empty());
+        // The offer is part of what the client already saw; changing it
+        // mid-exchange can only be a bug, so it ends the exchange.
+        if !matches!(self.state, State::Initial) {
+            self.state = State::Done;
+        }
+        self
+    }
+
+    /// The mechanisms to list in AuthenticationSASL, in PostgreSQL's order
+    /// (PLUS first, so clients that take the first they know bind).
+    pub fn mechanisms(&self) -> &'static [&'static str] {
+        if self.binding.is_some() {
+            &[SCRAM_SHA_256_PLUS, SCRAM_SHA_256]
+        } else {
+            &[SCRAM_SHA_256]
+        }
+    }
+
+    /// [`client_first_for`](Self::client_first_for) with the client having
+    /// chosen plain SCRAM-SHA-256.
     pub fn client_first(&mut self, data: &[u8]) -> Result<Vec<u8>, ScramError> {
+        self.client_first_for(SCRAM_SHA_256, data)
+    }
+
+    /// Take the mechanism and client-first-message of SASLInitialResponse
+    /// and return the server-first-message to send in
+    /// AuthenticationSASLContinue. A mechanism not in
+    /// [`mechanisms`](Self::mechanisms) is [`ScramError::InvalidMechanism`].
+    pub fn client_first_for(
+        &mut self,
+        mechanism: &str,
+        data: &[u8],
+    ) -> Result<Vec<u8>, ScramError> {
         if !matches!(self.state, State::Initial) {
             return Err(ScramError::OutOfOrder);
         }
         // Any failure ends the exchange.
         self.state = State::Done;
+        let plus = match mechanism {
+            SCRAM_SHA_256_PLUS if self.binding.is_some() => true,
+            SCRAM_SHA_256 => false,
+            _ => return Err(ScramError::InvalidMechanism),
+        };
         check_message(data)?;
         let mut attrs = Attrs::new(data);
-        match attrs.raw("missing channel-binding flag")? {
-            b"n" | b"y" => {}
-            flag if flag.starts_with(b"p=") => return Err(ScramError::UnsupportedChannelBinding),
-            _ => return Err(ScramError::Malformed("unexpected channel-binding flag")),
-        }
+        let flag_text = attrs.raw("missing channel-binding flag")?;
+        let flag = self.gs2_flag(plus, flag_text)?;
         if !attrs
             .raw("missing authorization identity field")?
             .is_empty()
@@ -105,8 +168,9 @@ impl ScramServer {
                 "authorization identity is not supported",
             ));
         }
-        // The gs2 header is exactly "n,," or "y,,": the bare message follows.
-        let client_first_bare = data.get(3..).unwrap_or_default();
+        // The gs2 header is the flag and two commas (no authorization
+        // identity): the bare message follows.
+        let client_first_bare = data.get(flag_text.len() + 2..).unwrap_or_default();
         let first = attrs.next_attr("missing user name")?;
         if first.name == b'm' {
             return Err(ScramError::Malformed(
@@ -140,8 +204,66 @@ impl ScramServer {
             client_first_bare: client_first_bare.to_vec(),
             server_first: server_first.clone(),
             nonce,
+            flag,
         };
         Ok(server_first)
+    }
+
+    /// Check the gs2 channel-binding flag against the chosen mechanism and
+    /// what was offered, in PostgreSQL's order: the mechanism's demands
+    /// first, then the downgrade check, then the binding type.
+    fn gs2_flag(&self, plus: bool, flag: &[u8]) -> Result<Flag, ScramError> {
+        match flag {
+            b"n" | b"y" if plus => Err(ScramError::ChannelBindingRequired),
+            b"n" => Ok(Flag::N),
+            // The client could bind and believes we cannot, yet we offered
+            // PLUS: the offer it saw was not ours.
+            b"y" if self.binding.is_some() => Err(ScramError::ChannelBindingNegotiation),
+            b"y" => Ok(Flag::Y),
+            [b'p', ..] if !plus => Err(ScramError::UnsupportedChannelBinding),
+            [b'p', b'=', name @ ..] if name == CBIND_TYPE => Ok(Flag::P),
+            [b'p', b'=', name @ ..] => {
+                Err(ScramError::UnsupportedChannelBindingType(sanitize(name)))
+            }
+            _ => Err(ScramError::Malformed("unexpected channel-binding flag")),
+        }
+    }
+
+    /// Check `c=` of the client-final-message: it must be the base64 of
+    /// the gs2 header the client sent first, plus our binding data if it
+    /// binds. This is what makes the flag tamper-proof: `c=` is inside the
+    /// signed AuthMessage, the first message's gs2 header is not.
+    fn check_cbind(&self, flag: Flag, cbind: &[u8]) -> Result<(), ScramError> {
+        let expected = match (flag, &self.binding) {
+            (Flag::P, Some(binding)) => {
+                return if cbind == bound_cbind(binding).as_bytes() {
+                    Ok(())
+                } else {
+                    Err(ScramError::ChannelBindingMismatch)
+                };
+            }
+            // Flag::P was only accepted with binding data; fail closed.
+            (Flag::P, None) => return Err(ScramError::ChannelBindingMismatch),
+            (Flag::N, _) => CBIND_N,
+            (Flag::Y, _) => CBIND_Y,
+        };
+        if cbind == expected {
+            return Ok(());
+        }
+        // Without PLUS offered, `n` and `y` mean the same to us (no binding
+        // either way), so a client that says one first and the other in
+        // `c=` is let through as before. With PLUS offered the swap is the
+        // downgrade `y` -> `n` done to the first message in transit, and is
+        // refused as PostgreSQL refuses any mismatch.
+        if self.binding.is_none() && (cbind == CBIND_N || cbind == CBIND_Y) {
+            return Ok(());
+        }
+        if super::b64_decode(cbind).is_some_and(|h| h.starts_with(b"p=")) {
+            return Err(ScramError::UnsupportedChannelBinding);
+        }
+        Err(ScramError::Malformed(
+            "unexpected channel-binding attribute",
+        ))
     }
 
     /// Take the client-final-message (the data of SASLResponse). On success
@@ -153,6 +275,7 @@ impl ScramServer {
             client_first_bare,
             server_first,
             nonce,
+            flag,
         } = std::mem::replace(&mut self.state, State::Done)
         else {
             return Err(ScramError::OutOfOrder);
@@ -160,14 +283,9 @@ impl ScramServer {
         check_message(data)?;
         let mut attrs = Attrs::new(data);
         let cbind = attrs.expect(b'c', "missing channel-binding attribute")?;
-        if cbind != CBIND_N && cbind != CBIND_Y {
-            if super::b64_decode(cbind).is_some_and(|h| h.starts_with(b"p=")) {
-                return Err(ScramError::UnsupportedChannelBinding);
-            }
-            return Err(ScramError::Malformed(
-                "unexpected channel-binding attribute",
-            ));
-        }
+        // Checked before the proof, for mock exchanges too: a wrong binding
+        // must fail the same way whether or not the user exists.
+        self.check_cbind(flag, cbind)?;
         if attrs.expect(b'r', "missing nonce")? != nonce.as_slice() {
             return Err(ScramError::NonceMismatch);
         }
@@ -203,4 +321,19 @@ impl ScramServer {
         server_final.extend_from_slice(b64_encode(&signature).as_bytes());
         Ok((server_final, client_key))
     }
+}
+
+/// A client-chosen name made safe to quote in an error, as PostgreSQL's
+/// `sanitize_str`: the first 30 bytes, anything but printable ASCII as `?`.
+fn sanitize(name: &[u8]) -> String {
+    name.iter()
+        .take(SANITIZED_LEN)
+        .map(|b| {
+            if (0x21..=0x7e).contains(b) {
+                char::from(*b)
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }

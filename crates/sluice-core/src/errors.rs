@@ -21,7 +21,6 @@ pub enum PoolerError {
     NoUsername,
     UnsupportedStartupParameter(String),
     InvalidSaslMechanism,
-    MalformedScram(String),
     AuthTypeUnsupported,
     NoSuchDatabase(String),
     DatabaseDisabled(String),
@@ -103,7 +102,6 @@ impl PoolerError {
             ClientLoginTimeout
             | UnsupportedStartupParameter(_)
             | InvalidSaslMechanism
-            | MalformedScram(_)
             | DatabaseDisabled(_)
             | NotAllowed
             | UnencryptedAfterSslRequest
@@ -142,7 +140,6 @@ impl PoolerError {
                 return format!("unsupported startup parameter: {name}").into()
             }
             InvalidSaslMechanism => "client selected an invalid SASL authentication mechanism",
-            MalformedScram(why) => return format!("malformed SCRAM message: {why}").into(),
             AuthTypeUnsupported => "auth_type hba is not supported by Sluice yet",
             NoSuchDatabase(db) => return format!("no such database: {db}").into(),
             DatabaseDisabled(db) => return format!("database \"{db}\" is disabled").into(),

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
+use postgres_protocol::authentication::sasl::ScramSha256;
 use postgres_protocol::message::frontend;
 use sluice_proto::fields::{parse_error_fields, parse_parameter_status};
 use sluice_proto::frame::split_message;
-use sluice_proto::scram::ScramKeyClient;
+use sluice_proto::scram::{ClientChannelBinding, ScramKeyClient, SCRAM_SHA_256_PLUS};
 use sluice_proto::startup::CancelKey;
 use sluice_proto::tags::{auth, backend, status};
 use sluice_proto::{PgError, ProtoError, Severity, SqlState};
@@ -328,9 +328,21 @@ impl ServerConn {
                                     "server does not offer SCRAM-SHA-256".into(),
                                 ));
                             }
-                            let state = Scram::start(credential, target)?;
+                            // Bind to this TLS channel when the server
+                            // offers PLUS (libpq's channel_binding=prefer).
+                            let plus_offered = mechanisms
+                                .split(|b| *b == 0)
+                                .any(|m| m == SCRAM_SHA_256_PLUS.as_bytes());
+                            let binding = self
+                                .stream
+                                .tls()
+                                .and_then(|t| t.binding.as_ref())
+                                .map(|b| b.to_vec());
+                            let choice = ClientChannelBinding::choose(binding, plus_offered);
+                            let mechanism = choice.mechanism();
+                            let state = Scram::start(credential, target, choice)?;
                             frontend::sasl_initial_response(
-                                "SCRAM-SHA-256",
+                                mechanism,
                                 &state.first_message(),
                                 &mut buf,
                             )
@@ -476,20 +488,23 @@ enum Scram {
 }
 
 impl Scram {
-    fn start(credential: &ServerCredential, target: &ServerTarget) -> Result<Scram, ServerError> {
+    fn start(
+        credential: &ServerCredential,
+        target: &ServerTarget,
+        binding: ClientChannelBinding,
+    ) -> Result<Scram, ServerError> {
         match credential {
             ServerCredential::Password(p) => Ok(Scram::Password(Box::new(ScramSha256::new(
                 p.as_bytes(),
-                ChannelBinding::unsupported(),
+                binding.postgres_protocol(),
             )))),
             ServerCredential::ScramKeys {
                 client_key,
                 server_key,
-            } => Ok(Scram::Keys(ScramKeyClient::new(
-                *client_key,
-                *server_key,
-                rand::random(),
-            ))),
+            } => Ok(Scram::Keys(
+                ScramKeyClient::new(*client_key, *server_key, rand::random())
+                    .with_channel_binding(binding),
+            )),
             ServerCredential::ScramSecretWithoutKeys => Err(ServerError::Auth(
                 "cannot do SCRAM authentication: password is SCRAM secret but client authentication did not provide SCRAM keys".into(),
             )),

@@ -121,6 +121,14 @@ fn check(path: &Path) -> Result<(), String> {
         println!("{} = {:?}", user.name, user);
     }
     println!("\n; auth_file users: {}", settings.userlist.len());
+    // load_settings has read and checked the TLS files (certificates
+    // parse, the key matches its certificate, CAs parse): say what loaded.
+    let tls = &settings.tls;
+    match &tls.client {
+        Some(client) => println!("; client TLS: {:?}, certificate and key loaded", client.mode),
+        None => println!("; client TLS: off"),
+    }
+    println!("; server TLS: {:?}", tls.server.mode);
     Ok(())
 }
 

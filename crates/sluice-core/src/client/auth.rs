@@ -122,6 +122,13 @@ pub async fn authenticate(
                 }
                 _ => (ScramServer::mock(user, mock_seed, rand::random()), None),
             };
+            // Over TLS, offer SCRAM-SHA-256-PLUS bound to our certificate
+            // (mock exchanges too, so they look the same).
+            let binding = stream
+                .tls()
+                .and_then(|t| t.binding.as_ref())
+                .map(|b| b.to_vec());
+            let server = server.with_channel_binding(binding);
             scram_exchange(stream, server, real_server_key).await
         }
     }
@@ -167,16 +174,15 @@ async fn scram_exchange(
     real_server_key: Option<[u8; 32]>,
 ) -> Result<AuthResult, ClientError> {
     let mut buf = BytesMut::new();
-    backend::authentication_sasl(&["SCRAM-SHA-256"], &mut buf);
+    backend::authentication_sasl(server.mechanisms(), &mut buf);
     send(stream, &mut buf).await?;
 
     let msg = read_message(stream, MAX_AUTH_MESSAGE, frontend::PASSWORD).await?;
     let (mechanism, data) =
         parse_sasl_initial_response(&msg.body).map_err(ClientError::protocol)?;
-    if mechanism != "SCRAM-SHA-256" {
-        return Err(PoolerError::InvalidSaslMechanism.into());
-    }
-    let server_first = server.client_first(data).map_err(scram_protocol)?;
+    let server_first = server
+        .client_first_for(mechanism, data)
+        .map_err(scram_protocol)?;
     backend::authentication_sasl_continue(&server_first, &mut buf);
     send(stream, &mut buf).await?;
 
@@ -196,6 +202,10 @@ async fn scram_exchange(
     }
 }
 
+/// A failed exchange, with PostgreSQL's SQLSTATE and text for it.
 fn scram_protocol(e: ScramError) -> ClientError {
-    PoolerError::MalformedScram(e.to_string()).into()
+    match e {
+        ScramError::InvalidMechanism => PoolerError::InvalidSaslMechanism.into(),
+        other => ClientError::fatal(other.sqlstate(), other.to_string()),
+    }
 }

@@ -33,7 +33,8 @@ async fn measure() -> std::io::Result<usize> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let _peer = TcpStream::connect(listener.local_addr()?).await?;
     let (socket, _) = listener.accept().await?;
-    let shared = Shared::new(Settings::new(Default::default(), Default::default()).expect("settings"));
+    let shared =
+        Shared::new(Settings::new(Default::default(), Default::default()).expect("settings"));
     let future = serve(Stream::Tcp(socket), shared);
     Ok(std::mem::size_of_val(&future))
 }

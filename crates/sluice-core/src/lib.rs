@@ -24,9 +24,9 @@ pub mod settings;
 pub mod shared;
 pub mod stats;
 pub mod stream;
-pub mod tls;
 #[cfg(test)]
 mod testing;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;

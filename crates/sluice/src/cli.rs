@@ -125,7 +125,10 @@ fn check(path: &Path) -> Result<(), String> {
     // parse, the key matches its certificate, CAs parse): say what loaded.
     let tls = &settings.tls;
     match &tls.client {
-        Some(client) => println!("; client TLS: {:?}, certificate and key loaded", client.mode),
+        Some(client) => println!(
+            "; client TLS: {:?}, certificate and key loaded",
+            client.mode
+        ),
         None => println!("; client TLS: off"),
     }
     println!("; server TLS: {:?}", tls.server.mode);

@@ -72,7 +72,14 @@ pub async fn serve(mut stream: Stream, shared: Arc<Shared>) {
     // PgBouncer).
     let tls_required = tls.is_some_and(|t| t.mode >= ClientMode::Require);
     if tls_required && stream.tls().is_none() && !stream.is_unix() {
-        close(&mut stream, &PoolerError::TlsRequired.into(), &addr, port, started).await;
+        close(
+            &mut stream,
+            &PoolerError::TlsRequired.into(),
+            &addr,
+            port,
+            started,
+        )
+        .await;
         return;
     }
     // The console is exempt from max_client_conn and stays reachable
@@ -301,7 +308,8 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let _peer = TcpStream::connect(addr).await.expect("connect");
         let (socket, _) = listener.accept().await.expect("accept");
-        let shared = Shared::new(Settings::new(Default::default(), Default::default()).expect("settings"));
+        let shared =
+            Shared::new(Settings::new(Default::default(), Default::default()).expect("settings"));
         let future = serve(Stream::Tcp(socket), shared);
         let size = std::mem::size_of_val(&future);
         eprintln!("client::serve future: {size} bytes");

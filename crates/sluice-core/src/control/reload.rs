@@ -104,7 +104,9 @@ pub fn set(shared: &Shared, key: &str, value: &str) -> Result<(), PoolerError> {
         match crate::tls::TlsSettings::load(&settings.config.general) {
             Ok(tls) => settings.tls = tls,
             Err(e) => {
-                tracing::error!("TLS settings could not be applied, still using old configuration: {e}");
+                tracing::error!(
+                    "TLS settings could not be applied, still using old configuration: {e}"
+                );
                 return Err(refuse("SET failed"));
             }
         }

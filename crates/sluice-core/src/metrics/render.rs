@@ -216,7 +216,8 @@ mod tests {
 
     #[test]
     fn each_scrape_has_its_own_recorder() {
-        let settings = crate::Settings::new(Default::default(), Default::default()).expect("settings");
+        let settings =
+            crate::Settings::new(Default::default(), Default::default()).expect("settings");
         let (a, b) = (Shared::new(settings.clone()), Shared::new(settings));
         a.cancel_requests.store(3, Ordering::Relaxed);
         let (text_a, text_b) = (render(&a), render(&b));

@@ -104,7 +104,7 @@ async fn handshake(
     match acceptor.accept(plain).await {
         Ok(conn) => {
             counters.completed.fetch_add(1, Ordering::Relaxed);
-            let info = TlsInfo::of(&conn.get_ref().1, tls.binding.clone());
+            let info = TlsInfo::of(conn.get_ref().1, tls.binding.clone());
             *stream = Stream::other(TlsConn::new(conn.into(), info));
             Ok(())
         }

@@ -70,6 +70,6 @@ pub async fn negotiate(
         .and_then(|chain| chain.first())
         .and_then(|cert| binding::tls_server_end_point(cert.as_ref()))
         .map(Arc::from);
-    let info = TlsInfo::of(&conn.get_ref().1, binding);
+    let info = TlsInfo::of(conn.get_ref().1, binding);
     Ok(Stream::other(TlsConn::new(conn.into(), info)))
 }

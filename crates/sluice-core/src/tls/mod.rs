@@ -224,9 +224,8 @@ fn client_leg(g: &General) -> Result<Option<ClientTls>, KeyError> {
         }
         None => builder.with_no_client_auth(),
     };
-    let mut server_config = builder.with_cert_resolver(Arc::new(
-        rustls::sign::SingleCertAndKey::from(certified),
-    ));
+    let mut server_config =
+        builder.with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
     // A client that offers ALPN must offer postgresql; rustls refuses any
     // other with no_application_protocol. (A direct-TLS client that offers
     // none is refused in `accept`, as PostgreSQL does.)

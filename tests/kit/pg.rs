@@ -13,6 +13,12 @@
 //! server-side binary runs as the `postgres` OS user via `runuser`, in a dir
 //! that user owns. Otherwise they run as the current user.
 //!
+//! [`PgServer::start_tls`] (and [`PgServer::shared_tls`]) give a server with
+//! `ssl = on` and certificates from [`crate::certs`] in its own dir, whose
+//! `pg_hba.conf` allows TCP only over TLS; [`PgServer::certs`] has the CA
+//! that signed its certificate, for clients to trust and to sign client
+//! certificates for the `cert` role [`ROLE_CERT`].
+//!
 //! Every instance has its own dir and port, so many may run at once in one
 //! test binary and across binaries. A watchdog process per instance stops the
 //! server and removes its dir when the `PgServer` is dropped *or* the test
@@ -30,6 +36,8 @@ use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::certs::TestCerts;
 
 /// Environment variable that overrides where the PostgreSQL binaries live.
 pub const PG_BINDIR_ENV: &str = "SLUICE_PG_BINDIR";
@@ -77,6 +85,27 @@ pub const ROLE_PLAIN: TestRole = TestRole {
 };
 /// Every role a `PgServer` creates.
 pub const ALL_ROLES: [TestRole; 4] = [ROLE_TRUST, ROLE_MD5, ROLE_SCRAM, ROLE_PLAIN];
+/// `cert` on TCP (TLS servers only): a client certificate signed by the
+/// server's CA with CN = this name, no password.
+pub const ROLE_CERT: TestRole = TestRole {
+    name: "sluice_cert",
+    password: None,
+    hba_method: "cert",
+};
+
+/// Which certificate a TLS [`PgServer`] presents (all from its
+/// [`TestCerts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerCert {
+    /// `localhost` + 127.0.0.1, signed by the CA.
+    Valid,
+    /// Signed by the CA, for [`crate::certs::WRONG_HOST`] only.
+    WrongHost,
+    /// `localhost` + 127.0.0.1, signed by the CA, expired.
+    Expired,
+    /// `localhost` + 127.0.0.1, signed by the other CA.
+    OtherCa,
+}
 
 /// Where the PostgreSQL binaries are: `$SLUICE_PG_BINDIR`, else
 /// /usr/lib/postgresql/15/bin, else the directory of `initdb` on `PATH`.
@@ -117,6 +146,8 @@ pub struct PgServer {
     data: PathBuf,
     socket_dir: PathBuf,
     log: PathBuf,
+    /// Set for a TLS server (`ssl = on`, `hostssl` only on TCP).
+    tls: Option<(TestCerts, ServerCert)>,
     watchdog: Option<Watchdog>,
 }
 
@@ -124,6 +155,24 @@ impl PgServer {
     /// initdb, configure, start and create the test roles and [`TEST_DB`].
     /// Takes a second or two; panics with the server log on failure.
     pub fn start() -> PgServer {
+        PgServer::start_with(None)
+    }
+
+    /// [`PgServer::start`] with `ssl = on`, the kit's certificates (see
+    /// [`PgServer::certs`]) and `pg_hba.conf` allowing TCP only over TLS
+    /// (`hostssl`; a plaintext TCP login fails with "no pg_hba.conf entry
+    /// … no encryption"). The roles get their usual methods, and
+    /// [`ROLE_CERT`] the `cert` method. The Unix socket stays trust.
+    pub fn start_tls() -> PgServer {
+        PgServer::start_tls_presenting(ServerCert::Valid)
+    }
+
+    /// [`PgServer::start_tls`] presenting `cert` instead of the valid one.
+    pub fn start_tls_presenting(cert: ServerCert) -> PgServer {
+        PgServer::start_with(Some(cert))
+    }
+
+    fn start_with(tls: Option<ServerCert>) -> PgServer {
         let base = make_base_dir();
         // From here on the watchdog owns cleanup, also if we panic below.
         let watchdog = Watchdog::spawn(&base);
@@ -131,9 +180,18 @@ impl PgServer {
         let socket_dir = base.join("sock");
         std::fs::create_dir(&socket_dir).expect("create socket dir");
         give_to_pg_user(&socket_dir);
+        let tls = tls.map(|which| {
+            let dir = base.join("certs");
+            std::fs::create_dir(&dir).expect("create certs dir");
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .expect("chmod certs dir");
+            give_to_pg_user(&dir);
+            (TestCerts::generate_in(&dir), which)
+        });
         let mut server = PgServer {
             port: 0,
             log: base.join("postgres.log"),
+            tls,
             data,
             socket_dir,
             base,
@@ -152,6 +210,29 @@ impl PgServer {
     pub fn shared() -> &'static PgServer {
         static SHARED: OnceLock<PgServer> = OnceLock::new();
         SHARED.get_or_init(PgServer::start)
+    }
+
+    /// The TLS counterpart of [`PgServer::shared`]: one [`PgServer::start_tls`]
+    /// server per test binary, presenting the valid certificate.
+    pub fn shared_tls() -> &'static PgServer {
+        static SHARED_TLS: OnceLock<PgServer> = OnceLock::new();
+        SHARED_TLS.get_or_init(PgServer::start_tls)
+    }
+
+    /// The certificates of a TLS server (its CA signs the server
+    /// certificate and verifies client certificates). Panics on a
+    /// plaintext server.
+    pub fn certs(&self) -> &TestCerts {
+        &self
+            .tls
+            .as_ref()
+            .expect("certs(): this PgServer was not started with TLS")
+            .0
+    }
+
+    /// Whether the server has `ssl = on`.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     pub fn port(&self) -> u16 {
@@ -214,7 +295,7 @@ impl PgServer {
     /// and on its schema public.
     pub fn create_database(&self, name: &str) {
         self.psql_super(&format!("CREATE DATABASE {};", ident(name)));
-        let roles = role_list();
+        let roles = self.role_list();
         self.psql_super(&format!(
             "GRANT ALL ON DATABASE {} TO {roles};",
             ident(name)
@@ -238,7 +319,7 @@ impl PgServer {
             db,
             &format!(
                 "GRANT ALL ON ALL TABLES IN SCHEMA public TO {};",
-                role_list()
+                self.role_list()
             ),
         );
     }
@@ -430,15 +511,42 @@ impl PgServer {
             self.socket_dir.display()
         );
         append(&self.data.join("postgresql.conf"), &conf);
+        if let Some((certs, which)) = &self.tls {
+            let presented = match which {
+                ServerCert::Valid => &certs.server,
+                ServerCert::WrongHost => &certs.wrong_host_server,
+                ServerCert::Expired => &certs.expired_server,
+                ServerCert::OtherCa => &certs.other_ca_server,
+            };
+            append(
+                &self.data.join("postgresql.conf"),
+                &format!(
+                    "ssl = on\n\
+                     ssl_cert_file = {}\n\
+                     ssl_key_file = {}\n\
+                     ssl_ca_file = {}\n",
+                    literal(&presented.cert.display().to_string()),
+                    literal(&presented.key.display().to_string()),
+                    literal(&certs.ca.cert.display().to_string()),
+                ),
+            );
+        }
 
+        // TLS servers: TCP only over TLS ("hostssl"), so a plaintext TCP
+        // login finds no entry.
+        let host = if self.tls.is_some() {
+            "hostssl"
+        } else {
+            "host"
+        };
         let mut hba = String::from("local all all trust\n");
-        for role in ALL_ROLES {
+        for role in self.roles() {
             hba.push_str(&format!(
-                "host all {} 127.0.0.1/32 {}\n",
+                "{host} all {} 127.0.0.1/32 {}\n",
                 role.name, role.hba_method
             ));
         }
-        hba.push_str("host all all 127.0.0.1/32 trust\n");
+        hba.push_str(&format!("{host} all all 127.0.0.1/32 trust\n"));
         write_as_pg_user(&self.data.join("pg_hba.conf"), &hba);
     }
 
@@ -487,9 +595,26 @@ impl PgServer {
         )))
     }
 
+    /// The roles this server has: [`ALL_ROLES`], plus [`ROLE_CERT`] with TLS.
+    pub fn roles(&self) -> Vec<TestRole> {
+        let mut roles = ALL_ROLES.to_vec();
+        if self.tls.is_some() {
+            roles.push(ROLE_CERT);
+        }
+        roles
+    }
+
+    fn role_list(&self) -> String {
+        self.roles()
+            .iter()
+            .map(|r| r.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     fn create_roles(&self) {
         let mut sql = String::new();
-        for role in ALL_ROLES {
+        for role in self.roles() {
             let encryption = if role == ROLE_MD5 {
                 "md5"
             } else {
@@ -637,7 +762,8 @@ fn make_base_dir() -> PathBuf {
     }
 }
 
-fn is_root() -> bool {
+/// Whether the tests run as root (then servers run as `postgres`).
+pub(crate) fn is_root() -> bool {
     static ROOT: OnceLock<bool> = OnceLock::new();
     *ROOT.get_or_init(|| {
         // "Uid:\treal\teffective\tsaved\tfs"
@@ -775,10 +901,6 @@ fn append(path: &Path, text: &str) {
         .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
     file.write_all(text.as_bytes())
         .unwrap_or_else(|e| panic!("append to {}: {e}", path.display()));
-}
-
-fn role_list() -> String {
-    ALL_ROLES.map(|r| r.name).join(", ")
 }
 
 /// A SQL string literal.

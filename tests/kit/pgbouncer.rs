@@ -24,6 +24,38 @@ pub fn pgbouncer_binary() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// PgBouncer 1.25.2 built with OpenSSL (`../shared/anchors/pgbouncer-1.25.2`
+/// beside the repository), the version Sluice matches; `$PGBOUNCER` wins,
+/// and without either this is [`pgbouncer_binary`] (Debian 12's is 1.18:
+/// older texts and no direct TLS). For the TLS side-by-side tests.
+pub fn pgbouncer_anchor_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("PGBOUNCER") {
+        return Some(PathBuf::from(path));
+    }
+    let anchor =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/anchors/pgbouncer-1.25.2");
+    if anchor.is_file() {
+        return Some(anchor);
+    }
+    pgbouncer_binary()
+}
+
+/// The first line of `binary -V` ("PgBouncer 1.25.2"), or "" if it fails.
+pub fn pgbouncer_version(binary: &Path) -> String {
+    std::process::Command::new(binary)
+        .arg("-V")
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
 /// A running PgBouncer; stopped (by its own PID) when dropped.
 pub struct PgBouncer {
     child: Child,

@@ -4,6 +4,7 @@
 #   bash benches/loadbench.sh --quick          # ~3 minutes: load + latency
 #   bash benches/loadbench.sh --full           # every case, callgrind, idle RSS
 #   bash benches/loadbench.sh --quick --phases callgrind,idle
+#   bash benches/loadbench.sh --quick --phases tls   # ~5 minutes: TLS on the client leg
 #
 # Builds the release `sluice` and the `idleclients` helper if they are
 # missing (set SLUICE_BENCH_REBUILD=1 to rebuild), raises the open-files

@@ -511,9 +511,14 @@ where
                 break;
             }
             let tag = buf[0];
-            out.push(Reply::Msg(tag, buf[5..1 + len].to_vec()));
+            let body = buf[5..1 + len].to_vec();
             buf.drain(..1 + len);
-            if tag == b'Z' || tag == b'E' {
+            // After a FATAL the peer hangs up: keep reading so the close
+            // shows as `Reply::Closed` (an ERROR or ReadyForQuery ends it).
+            let fatal =
+                tag == b'E' && error_fields(&body).get(&'S').map(String::as_str) == Some("FATAL");
+            out.push(Reply::Msg(tag, body));
+            if tag == b'Z' || (tag == b'E' && !fatal) {
                 return out;
             }
         }

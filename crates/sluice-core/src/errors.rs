@@ -94,10 +94,6 @@ impl PoolerError {
             ReloadFailed => SqlState::CONFIG_FILE_ERROR,
             ConsoleUsage | SetIgnored => SqlState::SUCCESSFUL_COMPLETION,
             AuthRejected(_) => SqlState::INVALID_PASSWORD,
-            TlsRequired
-            | TlsConnectionRequired
-            | TlsCertificateRequired
-            | TlsCertificateNameMismatch => SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
             ServerUnavailable(_) => SqlState::CONNECTION_FAILURE,
             ClientLoginTimeout
             | UnsupportedStartupParameter(_)
@@ -105,6 +101,10 @@ impl PoolerError {
             | DatabaseDisabled(_)
             | NotAllowed
             | UnencryptedAfterSslRequest
+            | TlsRequired
+            | TlsConnectionRequired
+            | TlsCertificateRequired
+            | TlsCertificateNameMismatch
             | UnexpectedMessage { .. }
             | ClientIdleTimeout
             | QueryTimeout
@@ -149,7 +149,9 @@ impl PoolerError {
             TlsRequired => "SSL required",
             TlsConnectionRequired => "TLS connection required",
             TlsCertificateRequired => "TLS client certificate required",
-            TlsCertificateNameMismatch => "TLS certificate name mismatch",
+            // PgBouncer logs "TLS certificate name mismatch" and tells the
+            // client only this.
+            TlsCertificateNameMismatch => "certificate authentication failed",
             UnencryptedAfterSslRequest => "received unencrypted data after SSL request",
             UnexpectedMessage { expected, got } => {
                 return format!(

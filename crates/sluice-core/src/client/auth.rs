@@ -145,6 +145,7 @@ fn certificate_login(stream: &Stream, user: &str) -> Result<(), ClientError> {
         .ok_or(PoolerError::TlsCertificateRequired)?;
     tracing::debug!("TLS cert login: CN={name}");
     if name != user {
+        tracing::info!("TLS certificate name mismatch: CN={name} user={user}");
         return Err(PoolerError::TlsCertificateNameMismatch.into());
     }
     Ok(())

@@ -55,12 +55,15 @@ impl TlsInfo {
         }
     }
 
-    /// "TLSv1.3/TLS_AES_256_GCM_SHA384/ECDH=X25519": the form of
-    /// PgBouncer's SHOW CLIENTS `tls` column and login log line.
+    /// PgBouncer's SHOW CLIENTS `tls` column and login-line text:
+    /// "TLSv1.3/TLS_AES_256_GCM_SHA384" (what 1.25.2 prints for TLS 1.3),
+    /// and for TLS 1.2 the curve too, "TLSv1.2/ECDHE-RSA-AES128-GCM-SHA256/ECDH=prime256v1".
     pub fn describe(&self) -> String {
         match self.group {
-            Some(group) => format!("{}/{}/ECDH={group}", self.protocol, self.cipher),
-            None => format!("{}/{}", self.protocol, self.cipher),
+            Some(group) if self.protocol == "TLSv1.2" => {
+                format!("{}/{}/ECDH={group}", self.protocol, self.cipher)
+            }
+            _ => format!("{}/{}", self.protocol, self.cipher),
         }
     }
 }

@@ -1156,6 +1156,16 @@ async fn garbage_instead_of_client_hello_closes_only_that_connection() {
             .map_err(|e| describe(&e)),
         Ok(role.clone())
     );
+    // /metrics counts them: three failed handshakes, one that completed.
+    let metrics = sluice_core::metrics::render(sluice.sluice().shared());
+    assert!(
+        metrics.contains("sluice_tls_handshake_failures_total 3\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("sluice_tls_handshakes_total 1\n"),
+        "{metrics}"
+    );
 }
 
 /// A TLS handshake that stalls — after `S`, mid-record, or direct TLS with

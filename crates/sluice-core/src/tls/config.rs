@@ -129,9 +129,13 @@ const TLS11: u8 = 2;
 const TLS12: u8 = 4;
 const TLS13: u8 = 8;
 
-/// libusual's syntax: tokens separated by `,` `:` or blanks, `!` removes.
+/// libusual's syntax: tokens separated by `,` `:` or blanks, read left to
+/// right, `!` removes; a list that starts with `!` starts from `all`.
 fn protocol_versions(text: &str) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, String> {
-    let mut set = 0u8;
+    let mut set = match tokens(text).next() {
+        Some(first) if first.starts_with('!') => TLS10 | TLS11 | TLS12 | TLS13,
+        _ => 0u8,
+    };
     for token in tokens(text) {
         let (remove, name) = match token.strip_prefix('!') {
             Some(rest) => (true, rest),

@@ -230,6 +230,10 @@ fn client_leg(g: &General) -> Result<Option<ClientTls>, KeyError> {
     // other with no_application_protocol. (A direct-TLS client that offers
     // none is refused in `accept`, as PostgreSQL does.)
     server_config.alpn_protocols = vec![ALPN_POSTGRESQL.to_vec()];
+    // The order of client_tls_ciphers is ours to impose, as OpenSSL's
+    // server preference does for PgBouncer (rustls defaults to the
+    // client's order).
+    server_config.ignore_client_order = true;
     Ok(Some(ClientTls {
         mode,
         config: Arc::new(server_config),

@@ -33,6 +33,9 @@ fn protocol_lists_follow_libusual() {
         Ok(vec![TLSv1_3, TLSv1_2])
     );
     assert_eq!(versions("secure !tlsv1.2"), Ok(vec![TLSv1_3]));
+    // A list that starts by removing starts from all.
+    assert_eq!(versions("!tlsv1.0,!tlsv1.1"), Ok(vec![TLSv1_3, TLSv1_2]));
+    assert!(versions("!tlsv1.0").is_err(), "leaves TLS 1.1 on");
     for refused in ["all", "tlsv1.1,tlsv1.2", "tlsv1.0"] {
         let e = versions(refused).expect_err(refused);
         assert!(e.contains("TLS 1.2 and 1.3 only"), "{refused}: {e}");

@@ -1441,6 +1441,7 @@ async fn reload_changes_the_certificate_and_keeps_it_when_the_new_one_is_bad() {
     // The certificate files live in a dir of the test's own, copied from
     // the kit's so they can be replaced.
     let files_dir = temp_dir("tls-reload-files");
+    let _cleanup = RemoveOnDrop(files_dir.clone());
     let files = CertKey {
         cert: files_dir.join("tls.crt"),
         key: files_dir.join("tls.key"),
@@ -1534,7 +1535,15 @@ async fn reload_changes_the_certificate_and_keeps_it_when_the_new_one_is_bad() {
         first_value(&old_client.simple_query("SELECT 8").await.unwrap()),
         "8"
     );
-    let _ = std::fs::remove_dir_all(&files_dir);
+}
+
+/// Removes a directory when dropped, also when the test panics.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 // ---- server leg -----------------------------------------------------------

@@ -274,13 +274,22 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
-/// A plaintext StartupMessage on a fresh connection; the replies.
+/// A plaintext StartupMessage on a fresh connection; the replies, ending
+/// in `Reply::Closed` if the server closes within 5 s after an error.
 async fn plain_startup(port: u16, user: &str) -> Vec<Reply> {
     let mut tcp = TcpStream::connect((HOST, port)).await.unwrap();
     tcp.write_all(&startup_message(user, TEST_DB))
         .await
         .unwrap();
-    read_replies(&mut tcp, Duration::from_secs(5)).await
+    let mut replies = read_replies(&mut tcp, Duration::from_secs(5)).await;
+    if matches!(replies.last(), Some(Reply::Msg(b'E', _))) {
+        let mut rest = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut rest)).await;
+        if matches!(read, Ok(Ok(0)) | Ok(Err(_))) {
+            replies.push(Reply::Closed);
+        }
+    }
+    replies
 }
 
 /// SSLRequest, handshake (with `client_cert`), StartupMessage; the replies,
@@ -621,7 +630,7 @@ async fn client_prefer_and_allow_serve_tls_and_plaintext() {
 
 /// `require`: a plaintext login gets PgBouncer's `FATAL 08P01 SSL
 /// required` and the connection closes; TLS logins work. PgBouncer 1.25.2
-/// on the same ini answers the same.
+/// on the same ini is checked first, against the same constants.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_require_refuses_plaintext_as_pgbouncer_does() {
     let pg = PgServer::shared();
@@ -629,34 +638,33 @@ async fn client_require_refuses_plaintext_as_pgbouncer_does() {
     let port = free_port();
     let text = ini(pg, port, "trust", &client_tls("require"), "");
     let users = userlist(&[&role]);
+    if let Some(bouncer) = Bouncer::start(&text, &users, port) {
+        let log = bouncer.log();
+        refuses_plaintext(bouncer.port(), &role, &format!("PgBouncer: {log}")).await;
+    }
     let sluice = start(&text, &users).await;
+    refuses_plaintext(sluice.port, &role, "Sluice").await;
+}
 
-    let replies = plain_startup(sluice.port, &role).await;
-    assert_eq!(first_error(&replies), owned(SSL_REQUIRED), "{replies:?}");
-    assert_eq!(replies.last(), Some(&Reply::Closed), "{replies:?}");
-    assert!(!logged_in(&replies));
+async fn refuses_plaintext(port: u16, role: &str, who: &str) {
+    let replies = plain_startup(port, role).await;
     assert_eq!(
-        tls_whoami(sluice.port, &role, None)
-            .await
-            .map_err(|e| describe(&e)),
-        Ok(role.clone())
+        first_error(&replies),
+        owned(SSL_REQUIRED),
+        "{who}: {replies:?}"
     );
+    assert_eq!(replies.last(), Some(&Reply::Closed), "{who}: {replies:?}");
+    assert!(!logged_in(&replies), "{who}");
     // tokio-postgres with sslmode=disable sees the same error.
-    let err = plain_query(sluice.port, &role, TEST_DB, "SELECT 1")
+    let err = plain_query(port, role, TEST_DB, "SELECT 1")
         .await
         .unwrap_err();
-    assert_eq!(err, "08P01 SSL required");
-
-    if let Some(bouncer) = Bouncer::start(&text, &users, port) {
-        let theirs = plain_startup(bouncer.port(), &role).await;
-        assert_eq!(
-            first_error(&theirs),
-            first_error(&replies),
-            "{}",
-            bouncer.log()
-        );
-        assert_eq!(theirs.last(), Some(&Reply::Closed));
-    }
+    assert_eq!(err, "08P01 SSL required", "{who}");
+    assert_eq!(
+        tls_whoami(port, role, None).await.map_err(|e| describe(&e)),
+        Ok(role.to_string()),
+        "{who}"
+    );
 }
 
 /// `verify-ca` and `verify-full`: a client certificate signed by
@@ -1127,7 +1135,8 @@ async fn garbage_instead_of_client_hello_closes_only_that_connection() {
     for garbage in [
         http,
         startup_message(&role, TEST_DB),
-        vec![0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5],
+        // An application-data record before any handshake.
+        vec![0x17, 0x03, 0x03, 0x00, 0x05, 1, 2, 3, 4, 5],
     ] {
         let mut tcp = TcpStream::connect((HOST, sluice.port)).await.unwrap();
         tcp.write_all(&ssl_request()).await.unwrap();
@@ -1224,7 +1233,8 @@ async fn stalled_handshakes_are_closed_at_client_login_timeout() {
 /// auth_type = cert: the certificate's CN is the user, no password is
 /// asked; a certificate for another user gets PgBouncer's `FATAL 08P01
 /// certificate authentication failed`; plaintext gets `SSL required`; no
-/// certificate fails the handshake. PgBouncer 1.25.2 answers the same.
+/// certificate fails the handshake. PgBouncer 1.25.2 (which needs
+/// verify-full for cert) is checked first, the same way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cert_auth_takes_the_user_from_the_certificate() {
     let pg = PgServer::shared();
@@ -1234,58 +1244,50 @@ async fn cert_auth_takes_the_user_from_the_certificate() {
     let port = free_port();
     let text = ini(pg, port, "cert", &client_tls("verify-full"), "");
     let users = userlist(&[&alice, &bob]);
+    if let Some(bouncer) = Bouncer::start(&text, &users, port) {
+        let log = bouncer.log();
+        cert_auth(
+            bouncer.port(),
+            &alice,
+            &bob,
+            &alice_cert,
+            &format!("PgBouncer: {log}"),
+        )
+        .await;
+    }
     let sluice = start(&text, &users).await;
+    cert_auth(sluice.port, &alice, &bob, &alice_cert, "Sluice").await;
+}
 
+async fn cert_auth(port: u16, alice: &str, bob: &str, alice_cert: &CertKey, who: &str) {
     // tokio-postgres has no password here: a password request would fail.
     assert_eq!(
-        tls_whoami(sluice.port, &alice, Some(&alice_cert))
+        tls_whoami(port, alice, Some(alice_cert))
             .await
             .map_err(|e| describe(&e)),
-        Ok(alice.clone())
+        Ok(alice.to_string()),
+        "{who}"
     );
-    let mismatch = tls_startup(sluice.port, &bob, Some(&alice_cert))
-        .await
-        .unwrap();
+    let mismatch = tls_startup(port, bob, Some(alice_cert)).await.unwrap();
     assert_eq!(
         first_error(&mismatch),
         owned(CERT_AUTH_FAILED),
-        "{mismatch:?}"
+        "{who}: {mismatch:?}"
     );
-    assert!(!logged_in(&mismatch));
-    let err = tls_whoami(sluice.port, &bob, Some(&alice_cert))
-        .await
-        .unwrap_err();
-    assert_eq!(sqlstate(&err), Some("08P01"), "{err:?}");
-    let plain = plain_startup(sluice.port, &alice).await;
-    assert_eq!(first_error(&plain), owned(SSL_REQUIRED), "{plain:?}");
-    assert!(tls_whoami(sluice.port, &alice, None).await.is_err());
-
-    if let Some(bouncer) = Bouncer::start(&text, &users, port) {
-        let theirs = tls_startup(bouncer.port(), &bob, Some(&alice_cert))
-            .await
-            .unwrap();
-        assert_eq!(
-            first_error(&theirs),
-            first_error(&mismatch),
-            "{}",
-            bouncer.log()
-        );
-        assert_eq!(
-            first_error(&plain_startup(bouncer.port(), &alice).await),
-            first_error(&plain)
-        );
-        assert_eq!(
-            tls_whoami(bouncer.port(), &alice, Some(&alice_cert))
-                .await
-                .map_err(|e| describe(&e)),
-            Ok(alice.clone())
-        );
-    }
+    assert!(!logged_in(&mismatch), "{who}");
+    let err = tls_whoami(port, bob, Some(alice_cert)).await.unwrap_err();
+    assert_eq!(sqlstate(&err), Some("08P01"), "{who}: {err:?}");
+    let plain = plain_startup(port, alice).await;
+    assert_eq!(first_error(&plain), owned(SSL_REQUIRED), "{who}: {plain:?}");
+    assert!(
+        tls_whoami(port, alice, None).await.is_err(),
+        "{who}: no certificate"
+    );
 }
 
 /// SHOW CLIENTS `tls` reads `TLSv1.3/<OpenSSL suite name>` for a TLS client
 /// and is empty for a plaintext one; the login line says `tls=TLSv1.3/…`
-/// or `tls=no` — PgBouncer's formats (checked against it too).
+/// or `tls=no` — PgBouncer's formats (PgBouncer 1.25.2 checked first).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn show_clients_and_login_log_name_the_tls_version_and_suite() {
     let pg = PgServer::shared();
@@ -1296,33 +1298,32 @@ async fn show_clients_and_login_log_name_the_tls_version_and_suite() {
     let settings = format!("{}admin_users = {admin}\n", client_tls("prefer"));
     let text = ini(pg, port, "trust", &settings, "");
     let users = userlist(&[&tls_user, &plain_user, &admin]);
-    let sluice = start(&text, &users).await;
 
-    let check = |port: u16| {
-        let (tls_user, plain_user, admin) = (tls_user.clone(), plain_user.clone(), admin.clone());
-        async move {
-            let config = tls_config(port, &tls_user, TEST_DB, SslMode::Require);
-            let tls_client = connect_tls(&config, certs().make_tls_connect(None))
-                .await
-                .unwrap_or_else(|e| panic!("{}", describe(&e)));
-            let config = tls_config(port, &plain_user, TEST_DB, SslMode::Disable);
-            let (plain_client, connection) = config.connect(NoTls).await.unwrap();
-            tokio::spawn(connection);
-            tls_client.simple_query("SELECT 1").await.unwrap();
-            plain_client.simple_query("SELECT 1").await.unwrap();
-            let rows = show(port, &admin, "CLIENTS").await;
-            let tls_of = |user: &str| -> Vec<String> {
-                rows.iter()
-                    .filter(|r| r.get("user").map(String::as_str) == Some(user))
-                    .map(|r| r.get("tls").cloned().expect("a tls column"))
-                    .collect()
-            };
-            let shown = (tls_of(&tls_user), tls_of(&plain_user));
-            drop((tls_client, plain_client));
-            shown
-        }
-    };
-    let (tls_shown, plain_shown) = check(sluice.port).await;
+    if let Some(bouncer) = Bouncer::start(&text, &users, port) {
+        let (tls_shown, plain_shown) =
+            show_tls(bouncer.port(), &tls_user, &plain_user, &admin).await;
+        assert!(
+            tls_shown.len() == 1 && is_tls13_text(&tls_shown[0]),
+            "PgBouncer: {tls_shown:?}"
+        );
+        assert_eq!(plain_shown, [""], "PgBouncer");
+        let log = bouncer.log();
+        let line = log
+            .lines()
+            .find(|l| l.contains(&format!("login attempt: db={TEST_DB} user={tls_user} tls=")))
+            .unwrap_or_else(|| panic!("PgBouncer log: {log}"));
+        assert!(
+            line.ends_with(&format!("tls={} replication=no", tls_shown[0])),
+            "{line}"
+        );
+        assert!(
+            log.contains(&format!("user={plain_user} tls=no replication=no")),
+            "{log}"
+        );
+    }
+
+    let sluice = start(&text, &users).await;
+    let (tls_shown, plain_shown) = show_tls(sluice.port, &tls_user, &plain_user, &admin).await;
     assert_eq!(tls_shown.len(), 1, "{tls_shown:?}");
     assert!(
         is_tls13_text(&tls_shown[0]),
@@ -1346,18 +1347,33 @@ async fn show_clients_and_login_log_name_the_tls_version_and_suite() {
             .is_some(),
         "no plaintext login line"
     );
+}
 
-    if let Some(bouncer) = Bouncer::start(&text, &users, port) {
-        let (tls_shown, plain_shown) = check(bouncer.port()).await;
-        assert!(is_tls13_text(&tls_shown[0]), "PgBouncer: {tls_shown:?}");
-        assert_eq!(plain_shown, [""]);
-        let log = bouncer.log();
-        assert!(
-            log.contains(&format!("user={tls_user} tls=TLSv1.3/TLS_")),
-            "{log}"
-        );
-        assert!(log.contains(&format!("user={plain_user} tls=no")), "{log}");
-    }
+/// One TLS and one plaintext client logged in; SHOW CLIENTS `tls` of each
+/// (one entry per connection of that user).
+async fn show_tls(
+    port: u16,
+    tls_user: &str,
+    plain_user: &str,
+    admin: &str,
+) -> (Vec<String>, Vec<String>) {
+    let config = tls_config(port, tls_user, TEST_DB, SslMode::Require);
+    let tls_client = connect_tls(&config, certs().make_tls_connect(None))
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    let config = tls_config(port, plain_user, TEST_DB, SslMode::Disable);
+    let (plain_client, connection) = config.connect(NoTls).await.unwrap();
+    tokio::spawn(connection);
+    tls_client.simple_query("SELECT 1").await.unwrap();
+    plain_client.simple_query("SELECT 1").await.unwrap();
+    let rows = show(port, admin, "CLIENTS").await;
+    let tls_of = |user: &str| -> Vec<String> {
+        rows.iter()
+            .filter(|r| r.get("user").map(String::as_str) == Some(user))
+            .map(|r| r.get("tls").cloned().expect("a tls column"))
+            .collect()
+    };
+    (tls_of(tls_user), tls_of(plain_user))
 }
 
 /// Cancel over TLS: a CancelRequest inside TLS (SSLRequest, handshake,
@@ -1435,6 +1451,7 @@ async fn reload_changes_the_certificate_and_keeps_it_when_the_new_one_is_bad() {
     // The certificate files live in a dir of the test's own, copied from
     // the kit's so they can be replaced.
     let files_dir = temp_dir("tls-reload-files");
+    let _cleanup = RemoveOnDrop(files_dir.clone());
     let files = CertKey {
         cert: files_dir.join("tls.crt"),
         key: files_dir.join("tls.key"),
@@ -1458,7 +1475,10 @@ async fn reload_changes_the_certificate_and_keeps_it_when_the_new_one_is_bad() {
     };
     let sluice = start(&text("tls.crt"), &users).await;
     // RELOAD re-reads the ini file the kit wrote.
-    let rewrite = |cert_file: &str| std::fs::write(&sluice.ini_path, text(cert_file)).unwrap();
+    let rewrite = |cert_file: &str| {
+        let text = text(cert_file).replace("{dir}", &path(&sluice.dir));
+        std::fs::write(&sluice.ini_path, text).unwrap()
+    };
     let seen = || async {
         peer_certificate(sluice.port, certs().client_config(None), "localhost")
             .await
@@ -1525,7 +1545,15 @@ async fn reload_changes_the_certificate_and_keeps_it_when_the_new_one_is_bad() {
         first_value(&old_client.simple_query("SELECT 8").await.unwrap()),
         "8"
     );
-    let _ = std::fs::remove_dir_all(&files_dir);
+}
+
+/// Removes a directory when dropped, also when the test panics.
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 // ---- server leg -----------------------------------------------------------
@@ -1607,6 +1635,18 @@ async fn assert_server_refused(sluice: &TestSluice, role: &str, db: &str, what: 
 
 const QUICK_FAIL: &str = "query_wait_timeout = 20\nserver_login_retry = 1\n";
 
+/// Server-leg lines for `mode`; the CA only for the verify modes, so that
+/// `require` means "TLS, no verification" whatever a CA file would imply
+/// (libpq treats require plus a root file as verify-ca; PgBouncer does not).
+fn server_tls(mode: &str, ca: &str) -> String {
+    let ca_line = if mode.starts_with("verify") {
+        format!("server_tls_ca_file = {ca}\n")
+    } else {
+        String::new()
+    };
+    format!("server_tls_sslmode = {mode}\n{ca_line}{QUICK_FAIL}")
+}
+
 /// verify-full / verify-ca with a CA that did not sign the server's
 /// certificate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1641,8 +1681,7 @@ async fn server_verify_full_refuses_a_certificate_for_another_host() {
         ("verify-ca", false),
         ("require", false),
     ] {
-        let settings =
-            format!("server_tls_sslmode = {mode}\nserver_tls_ca_file = {ca}\n{QUICK_FAIL}");
+        let settings = server_tls(mode, &ca);
         let sluice = start(
             &ini(&pg, 6432, "trust", &settings, &databases),
             &userlist(&[&role]),
@@ -1677,8 +1716,7 @@ async fn server_verify_refuses_an_expired_certificate() {
         ("verify-full", true),
         ("require", false),
     ] {
-        let settings =
-            format!("server_tls_sslmode = {mode}\nserver_tls_ca_file = {ca}\n{QUICK_FAIL}");
+        let settings = server_tls(mode, &ca);
         let sluice = start(&ini(&pg, 6432, "trust", &settings, ""), &userlist(&[&role])).await;
         if refused {
             assert_server_refused(&sluice, &role, TEST_DB, &format!("{mode}, expired")).await;

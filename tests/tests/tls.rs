@@ -42,7 +42,7 @@ use sluice_tests::certs::{
 use sluice_tests::clients::{first_value, psql_args, sqlstate};
 use sluice_tests::pg::{free_port, PgServer, ServerCert, ROLE_CERT, ROLE_SCRAM, TEST_DB};
 use sluice_tests::pgbouncer::{pgbouncer_anchor_binary, pgbouncer_version, PgBouncer};
-use sluice_tests::sluice::{own_role, temp_dir, TestSluice};
+use sluice_tests::sluice::{own_role, settled, temp_dir, TestSluice};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_postgres::config::{ChannelBinding, SslMode};
@@ -1828,4 +1828,70 @@ async fn server_leg_presents_its_client_certificate() {
         .await
         .unwrap_err();
     assert_eq!(err, "28000 connection requires a valid client certificate");
+}
+
+/// A console SET that really changes server TLS closes the idle servers
+/// (new ones use the new settings, as PgBouncer ≥ 1.24); a SET naming a
+/// file that does not load is refused and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_tls_change_closes_idle_servers_and_a_bad_one_is_refused() {
+    let pg = PgServer::shared_tls();
+    let role = own_role(pg, "tls_srv_change");
+    let admin = own_role(pg, "tls_srv_change_admin");
+    let settings = format!("server_tls_sslmode = require\nadmin_users = {admin}\n");
+    let sluice = start(
+        &ini(pg, 6432, "trust", &settings, ""),
+        &userlist(&[&role, &admin]),
+    )
+    .await;
+    let query = || async {
+        let config = tls_config(sluice.port, &role, TEST_DB, SslMode::Disable);
+        let (client, connection) = config.connect(NoTls).await.unwrap();
+        tokio::spawn(connection);
+        first_value(&client.simple_query(BACKEND_SSL).await.unwrap())
+    };
+    assert!(query().await.starts_with("true|"));
+    // The client left: its server is idle in the pool.
+    let idle = settled("backends after the client left", || async {
+        pg.count_backends_of(&[&role])
+    })
+    .await;
+    assert_eq!(idle, 1, "the server stays idle in the pool");
+
+    let console = |sql: String| {
+        let admin = admin.clone();
+        async move {
+            let config = tls_config(sluice.port, &admin, "pgbouncer", SslMode::Disable);
+            let (client, connection) = config.connect(NoTls).await.unwrap();
+            tokio::spawn(connection);
+            client
+                .simple_query(&sql)
+                .await
+                .map(drop)
+                .map_err(|e| describe(&e))
+        }
+    };
+    let ca = path(&certs().ca.cert);
+    console(format!("SET server_tls_ca_file = '{ca}'"))
+        .await
+        .unwrap();
+    console("SET server_tls_sslmode = 'verify-full'".to_string())
+        .await
+        .unwrap();
+    let left = settled("backends after the TLS change", || async {
+        pg.count_backends_of(&[&role])
+    })
+    .await;
+    assert_eq!(left, 0, "the idle server was closed");
+    assert!(query().await.starts_with("true|"), "verify-full works");
+
+    let refused = console("SET server_tls_ca_file = '/nonexistent/ca.pem'".to_string()).await;
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("SET failed")),
+        "{refused:?}"
+    );
+    assert!(
+        query().await.starts_with("true|"),
+        "old settings still in use"
+    );
 }

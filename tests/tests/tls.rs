@@ -1587,6 +1587,11 @@ async fn server_require_uses_tls_to_a_hostssl_only_postgres() {
         .collect();
     assert_eq!(tls.len(), 1, "{servers:?}");
     assert!(is_tls13_text(tls[0]), "SHOW SERVERS tls = {:?}", tls[0]);
+    let metrics = sluice_core::metrics::render(sluice.sluice().shared());
+    assert!(
+        metrics.contains("sluice_server_tls_handshakes_total 1\n"),
+        "{metrics}"
+    );
 }
 
 /// verify-full with the right CA works by host name and by IP (the
@@ -1660,6 +1665,15 @@ async fn server_verify_with_the_wrong_ca_fails_promptly() {
         );
         let sluice = start(&ini(pg, 6432, "trust", &settings, ""), &userlist(&[&role])).await;
         assert_server_refused(&sluice, &role, TEST_DB, &format!("{mode}, wrong CA")).await;
+        let metrics = sluice_core::metrics::render(sluice.sluice().shared());
+        assert!(
+            !metrics.contains("sluice_server_tls_handshake_failures_total 0\n"),
+            "{mode}: the failed handshake is counted: {metrics}"
+        );
+        assert!(
+            metrics.contains("sluice_server_tls_handshakes_total 0\n"),
+            "{mode}: {metrics}"
+        );
     }
 }
 

@@ -14,6 +14,7 @@ use tokio::net::{TcpStream, UnixStream};
 
 use crate::server::{ServerAddr, ServerError};
 use crate::stream::Stream;
+use crate::tls::accept::HandshakeCounters;
 use crate::tls::ServerTls;
 
 pub type ConnectFuture<'a> = Pin<Box<dyn Future<Output = io::Result<Stream>> + Send + 'a>>;
@@ -51,6 +52,8 @@ pub struct ServerRoute {
     pub addr: ServerAddr,
     pub connector: Arc<dyn Connector>,
     pub tls: Arc<ServerTls>,
+    /// Where this route's TLS handshakes are counted.
+    pub handshakes: Arc<HandshakeCounters>,
 }
 
 impl ServerRoute {
@@ -60,7 +63,7 @@ impl ServerRoute {
             .connect(&self.addr)
             .await
             .map_err(ServerError::Connect)?;
-        crate::tls::connect::negotiate(stream, &self.addr, &self.tls)
+        crate::tls::connect::negotiate(stream, &self.addr, &self.tls, &self.handshakes)
             .await
             .map_err(ServerError::Tls)
     }

@@ -24,6 +24,7 @@ use crate::params::VarCache;
 use crate::relay::Half;
 use crate::settings::ServerTarget;
 use crate::stream::Stream;
+use crate::tls::accept::HandshakeCounters;
 
 /// How long a closing server may take to hang up after our Terminate.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
@@ -167,9 +168,13 @@ pub struct ConnIdentity {
     pub generation: u64,
 }
 
-/// Connect through `connector` and log in, within `timeout`.
+/// How a pool reaches servers: its connector, and where server-leg TLS
+/// handshakes are counted.
+pub type Reach<'a> = (&'a Arc<dyn Connector>, &'a Arc<HandshakeCounters>);
+
+/// Connect through the connector and log in, within `timeout`.
 pub async fn connect(
-    connector: &Arc<dyn Connector>,
+    reach: Reach<'_>,
     target: &ServerTarget,
     credential: &ServerCredential,
     tracked: VarCache,
@@ -178,7 +183,7 @@ pub async fn connect(
 ) -> Result<ServerConn, ServerError> {
     match tokio::time::timeout(
         timeout,
-        connect_inner(connector, target, credential, tracked, identity),
+        connect_inner(reach, target, credential, tracked, identity),
     )
     .await
     {
@@ -188,7 +193,7 @@ pub async fn connect(
 }
 
 async fn connect_inner(
-    connector: &Arc<dyn Connector>,
+    (connector, handshakes): Reach<'_>,
     target: &ServerTarget,
     credential: &ServerCredential,
     tracked: VarCache,
@@ -198,6 +203,7 @@ async fn connect_inner(
         addr: ServerAddr::of(target),
         connector: connector.clone(),
         tls: target.tls.clone(),
+        handshakes: handshakes.clone(),
     };
     let stream = route.connect().await?;
     let now = Instant::now();

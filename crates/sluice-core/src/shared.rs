@@ -42,6 +42,8 @@ pub struct Shared {
     pub cancel_requests: AtomicU64,
     /// Client-leg TLS handshakes, completed and failed (for metrics).
     pub tls_handshakes: crate::tls::accept::HandshakeCounters,
+    /// Server-leg TLS handshakes (logins and cancels), completed and failed.
+    pub server_tls_handshakes: Arc<crate::tls::accept::HandshakeCounters>,
     /// Stats averages of the last complete `stats_period`.
     pub averages: crate::stats::PeriodAverages,
     /// How pools reach their servers.
@@ -77,6 +79,7 @@ impl Shared {
             control: Control::default(),
             cancel_requests: AtomicU64::new(0),
             tls_handshakes: Default::default(),
+            server_tls_handshakes: Default::default(),
             averages: Default::default(),
             connector,
             prepared: Default::default(),
@@ -156,6 +159,7 @@ impl Shared {
                         tracked: self.tracked(),
                         ids: self.ids.clone(),
                         connector: self.connector.clone(),
+                        tls_handshakes: self.server_tls_handshakes.clone(),
                     },
                 )
             })

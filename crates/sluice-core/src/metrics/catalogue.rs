@@ -339,6 +339,20 @@ pub const INSTANCE: &[Family<Shared>] = &[
         |s| load(&s.tls_handshakes.failed),
     ),
     family(
+        "sluice_server_tls_handshakes_total",
+        Counter,
+        &[],
+        "TLS handshakes with servers (logins and cancels) that completed",
+        |s| load(&s.server_tls_handshakes.completed),
+    ),
+    family(
+        "sluice_server_tls_handshake_failures_total",
+        Counter,
+        &[],
+        "TLS handshakes with servers that failed (verification, protocol)",
+        |s| load(&s.server_tls_handshakes.failed),
+    ),
+    family(
         "sluice_prepared_statements",
         Gauge,
         &[],

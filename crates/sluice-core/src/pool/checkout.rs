@@ -285,7 +285,7 @@ impl Pool {
             generation: config.generation,
         };
         let result = server::connect(
-            &self.connector,
+            (&self.connector, &self.tls_handshakes),
             &config.target,
             &credential,
             VarCache::new(self.tracked.clone()),

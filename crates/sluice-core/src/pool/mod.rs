@@ -41,6 +41,7 @@ use crate::errors::PoolerError;
 use crate::server::{ServerConn, ServerCredential};
 use crate::settings::{PoolLimits, ServerTarget};
 use crate::stats::PoolStats;
+use crate::tls::accept::HandshakeCounters;
 
 /// Settings a pool runs with; replaced whole on reload.
 #[derive(Debug, Clone)]
@@ -118,6 +119,8 @@ pub struct Pool {
     ids: Arc<AtomicU64>,
     /// How servers are reached (sockets; scripted backends in unit tests).
     connector: Arc<dyn Connector>,
+    /// Server-leg TLS handshakes, instance-wide (for /metrics).
+    tls_handshakes: Arc<HandshakeCounters>,
     pub stats: PoolStats,
     /// PAUSE: while true, checkouts wait (admin console, SIGUSR1).
     paused: watch::Sender<bool>,
@@ -149,6 +152,8 @@ pub struct PoolWorld {
     /// Source of process-unique connection ids.
     pub ids: Arc<AtomicU64>,
     pub connector: Arc<dyn Connector>,
+    /// Server-leg TLS handshakes, shared by every pool.
+    pub tls_handshakes: Arc<HandshakeCounters>,
 }
 
 /// Counts for SHOW POOLS.
@@ -174,6 +179,7 @@ impl Pool {
             tracked,
             ids,
             connector,
+            tls_handshakes,
         } = world;
         let pool = Arc::new(Pool {
             key,
@@ -194,6 +200,7 @@ impl Pool {
             tracked,
             ids,
             connector,
+            tls_handshakes,
             stats: PoolStats::default(),
             paused: watch::channel(false).0,
             config_version: AtomicU64::new(0),

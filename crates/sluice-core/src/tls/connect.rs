@@ -3,11 +3,13 @@
 //! here (via `ServerRoute::connect`), so a cancel reaches a TLS server
 //! over TLS too.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::accept::HandshakeCounters;
 use super::conn::{TlsConn, TlsInfo};
 use super::{binding, ServerMode, ServerTls};
 use crate::server::ServerAddr;
@@ -23,6 +25,7 @@ pub async fn negotiate(
     mut stream: Stream,
     addr: &ServerAddr,
     tls: &ServerTls,
+    counters: &HandshakeCounters,
 ) -> Result<Stream, String> {
     let (ServerAddr::Tcp(host, _), Some(config)) = (addr, &tls.config) else {
         return Ok(stream);
@@ -59,10 +62,16 @@ pub async fn negotiate(
     let name = ServerName::try_from(host.clone())
         .map_err(|_| format!("invalid server host name for TLS: {host}"))?;
     let connector = tokio_rustls::TlsConnector::from(config.clone());
-    let conn = connector
-        .connect(name, stream)
-        .await
-        .map_err(|e| e.to_string())?;
+    let conn = match connector.connect(name, stream).await {
+        Ok(conn) => {
+            counters.completed.fetch_add(1, Ordering::Relaxed);
+            conn
+        }
+        Err(e) => {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+            return Err(e.to_string());
+        }
+    };
     let binding = conn
         .get_ref()
         .1

@@ -1909,3 +1909,26 @@ async fn server_tls_change_closes_idle_servers_and_a_bad_one_is_refused() {
         "old settings still in use"
     );
 }
+
+/// SCRAM pass-through to a TLS PostgreSQL that offers SCRAM-SHA-256-PLUS:
+/// Sluice binds to the backend's certificate. PostgreSQL refuses a wrong
+/// binding ("channel binding check failed") and a `y` while it offers PLUS
+/// (a downgrade), so the login succeeding over TLS proves the binding.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_leg_scram_binds_to_the_backend_certificate() {
+    let pg = PgServer::shared_tls();
+    let users = format!("{}\n", pg.userlist_line(ROLE_SCRAM.name));
+    let settings = "server_tls_sslmode = require\n";
+    let sluice = start(&ini(pg, 6432, "scram-sha-256", settings, ""), &users).await;
+    let mut config = tls_config(sluice.port, ROLE_SCRAM.name, TEST_DB, SslMode::Disable);
+    config.password(ROLE_SCRAM.password.unwrap());
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("{}", describe(&e)));
+    tokio::spawn(connection);
+    let ssl = first_value(&client.simple_query(BACKEND_SSL).await.unwrap());
+    assert!(ssl.starts_with("true|TLSv1."), "{ssl}");
+    let user = first_value(&client.simple_query("SELECT current_user").await.unwrap());
+    assert_eq!(user, ROLE_SCRAM.name);
+}

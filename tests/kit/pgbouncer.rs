@@ -68,6 +68,11 @@ impl PgBouncer {
     /// PgBouncer refuses to run as root, so as root it runs as `postgres`;
     /// `dir` (holding the ini, userlist and log) is handed to that user.
     pub fn start(binary: &Path, dir: &Path, ini_path: &Path, port: u16) -> PgBouncer {
+        // Run a copy inside `dir`: the original may sit below a directory
+        // the `postgres` user cannot enter (a clone under a 0700 mktemp dir).
+        let copy = dir.join("pgbouncer-bin");
+        std::fs::copy(binary, &copy).expect("copy the pgbouncer binary");
+        let binary = copy.as_path();
         for entry in std::fs::read_dir(dir)
             .expect("read pgbouncer dir")
             .flatten()
